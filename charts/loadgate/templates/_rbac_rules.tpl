@@ -1,0 +1,33 @@
+{{/*
+The operator's least-privilege rules, each commented by what needs it. Shared by the
+ClusterRole (all namespaces) and the per-namespace Roles (watchNamespaces).
+*/}}
+{{- define "loadgate.rbacRules" -}}
+# kopf watches LoadTests and patches them (finalizer, progress annotations)
+- apiGroups: ["loadgate.dev"]
+  resources: ["loadtests"]
+  verbs: ["get", "list", "watch", "patch"]
+# the operator writes phase, verdict, summary and conditions into .status
+- apiGroups: ["loadgate.dev"]
+  resources: ["loadtests/status"]
+  verbs: ["get", "patch"]
+# Locust master/worker Jobs and the collector Job: created per run, deleted on cleanup/TTL
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "delete"]
+# the Jobs' Pods: readiness of the master, termination message of the collector (the summary)
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+# the master's Service (workers connect to it), the run's config ConfigMap, the results PVC
+- apiGroups: [""]
+  resources: ["services", "configmaps", "persistentvolumeclaims"]
+  verbs: ["get", "list", "watch", "create"]
+# Events on the LoadTest (kopf posts core events; newer clients use events.k8s.io)
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
