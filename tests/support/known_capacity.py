@@ -1,0 +1,109 @@
+"""A test server with a known capacity: one request at a time, fixed service time.
+
+    python tests/support/known_capacity.py --port 8123 --service-ms 20   # capacity 50 req/s
+
+Every request (any path) waits for a single lock and then holds it for `--service-ms`, so
+throughput can never exceed 1000 / service_ms requests per second, however many clients
+there are; beyond that, latency grows with the queue. `POST /embed` answers a body shaped
+like the model server's (384 zeros per text), `GET /health` answers `{"status": "ok"}`.
+Plain asyncio (no framework) so its own overhead stays far below the service time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+
+DIM = 384
+
+
+def _response(status: int, body: dict, keep_alive: bool) -> bytes:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "OK")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n"
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+def _answer(method: str, path: str, body: bytes) -> tuple[int, dict]:
+    path = path.split("?", 1)[0]
+    if method == "GET" and path in ("/health", "/health/live"):
+        return 200, {"status": "ok"}
+    if method == "POST" and path == "/embed":
+        try:
+            texts = json.loads(body or b"{}").get("texts")
+        except (ValueError, AttributeError):
+            return 400, {"detail": "body must be a JSON object"}
+        if not isinstance(texts, list) or not texts:
+            return 400, {"detail": "texts must be a non-empty list"}
+        n = len(texts)
+        return 200, {"embeddings": [[0.0] * DIM] * n, "count": n, "dim": DIM, "model": "x"}
+    return 404, {"detail": f"no route {method} {path}"}
+
+
+class KnownCapacityServer:
+    def __init__(self, service_s: float):
+        self.service_s = service_s
+        self.lock = asyncio.Lock()  # the single "worker": one request in service at a time
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                parts = line.decode("latin-1").split()
+                if len(parts) < 2:
+                    return
+                method, path = parts[0].upper(), parts[1]
+                headers: dict[str, str] = {}
+                while True:
+                    h = await reader.readline()
+                    if h in (b"\r\n", b"\n", b""):
+                        break
+                    k, _, v = h.decode("latin-1").partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                length = int(headers.get("content-length", "0") or 0)
+                body = await reader.readexactly(length) if length else b""
+                keep_alive = headers.get("connection", "").lower() != "close"
+                async with self.lock:
+                    await asyncio.sleep(self.service_s)
+                status, payload = _answer(method, path, body)
+                writer.write(_response(status, payload, keep_alive))
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+
+async def serve(host: str, port: int, service_ms: float) -> None:
+    app = KnownCapacityServer(service_ms / 1000.0)
+    server = await asyncio.start_server(app.handle, host, port, backlog=1024)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--service-ms", type=float, default=20.0)
+    a = p.parse_args()
+    asyncio.run(serve(a.host, a.port, a.service_ms))
+
+
+if __name__ == "__main__":
+    main()
