@@ -2,7 +2,7 @@
 
     python tests/support/known_capacity.py --port 8123 --service-ms 20   # capacity 50 req/s
 
-Every request (any path) waits for a single lock and then holds it for `--service-ms`, so
+Every request (any path) queues behind the previous one and is served for `--service-ms`, so
 throughput can never exceed 1000 / service_ms requests per second, however many clients
 there are; beyond that, latency grows with the queue. `POST /embed` answers a body shaped
 like the model server's (384 zeros per text), `GET /health` answers `{"status": "ok"}`.
@@ -50,7 +50,9 @@ def _answer(method: str, path: str, body: bytes) -> tuple[int, dict]:
 class KnownCapacityServer:
     def __init__(self, service_s: float):
         self.service_s = service_s
-        self.lock = asyncio.Lock()  # the single "worker": one request in service at a time
+        # The single "worker": each request's service starts when the previous one ends, on a
+        # virtual clock, so the capacity is exactly 1/service_s whatever the loop's overhead.
+        self.busy_until = 0.0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -72,8 +74,9 @@ class KnownCapacityServer:
                 length = int(headers.get("content-length", "0") or 0)
                 body = await reader.readexactly(length) if length else b""
                 keep_alive = headers.get("connection", "").lower() != "close"
-                async with self.lock:
-                    await asyncio.sleep(self.service_s)
+                now = asyncio.get_running_loop().time()
+                self.busy_until = max(now, self.busy_until) + self.service_s
+                await asyncio.sleep(self.busy_until - now)
                 status, payload = _answer(method, path, body)
                 writer.write(_response(status, payload, keep_alive))
                 await writer.drain()
