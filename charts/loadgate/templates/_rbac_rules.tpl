@@ -23,10 +23,11 @@ ClusterRole (all namespaces) and the per-namespace Roles (watchNamespaces).
 - apiGroups: [""]
   resources: ["services", "configmaps", "persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "create"]
-# Events on the LoadTest (kopf posts core events; newer clients use events.k8s.io)
+# Events on the LoadTest (kopf posts core/v1 events; patch folds repeats into a count)
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+# the same Events through events.k8s.io/v1, which newer kubernetes clients use
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
