@@ -1,0 +1,154 @@
+"""The Argo Rollouts analysis example and the GitHub Actions workflow example."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from crd_check import validate_loadtest
+
+from loadgate.cli import build_parser
+
+REPO = Path(__file__).resolve().parents[2]
+ROLLOUTS = REPO / "examples" / "argo-rollouts"
+WORKFLOW = REPO / "examples" / "ci" / "github-actions-loadtest.yml"
+
+
+def load_all(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+@pytest.fixture(scope="module")
+def analysis() -> dict[str, dict]:
+    return {d["kind"]: d for d in load_all(ROLLOUTS / "analysis-template.yaml")}
+
+
+def test_every_template_arg_used_is_declared(analysis):
+    tmpl = analysis["AnalysisTemplate"]
+    declared = {a["name"] for a in tmpl["spec"]["args"]}
+    used = set(re.findall(r"\{\{args\.([\w-]+)\}\}", yaml.safe_dump(tmpl)))
+    assert used and used <= declared
+    # args without a default must come from the Rollout
+    required = {a["name"] for a in tmpl["spec"]["args"] if "value" not in a}
+    rollout = next(d for d in load_all(ROLLOUTS / "rollout.yaml") if d["kind"] == "Rollout")
+    analysis_ref = rollout["spec"]["strategy"]["blueGreen"]["prePromotionAnalysis"]
+    assert analysis_ref["templates"] == [{"templateName": tmpl["metadata"]["name"]}]
+    assert required <= {a["name"] for a in analysis_ref["args"]}
+
+
+def test_job_creates_then_waits_with_the_real_cli(analysis):
+    tmpl = analysis["AnalysisTemplate"]
+    metric = tmpl["spec"]["metrics"][0]
+    job = metric["provider"]["job"]["spec"]
+    assert job["backoffLimit"] == 0
+    pod = job["template"]["spec"]
+    assert pod["serviceAccountName"] == analysis["ServiceAccount"]["metadata"]["name"]
+    script = pod["containers"][0]["args"][0]
+    values = {a["name"]: a.get("value", f"x-{a['name']}") for a in tmpl["spec"]["args"]}
+    script = re.sub(r"\{\{args\.([\w-]+)\}\}", lambda m: values[m.group(1)], script)
+    commands = [shlex.split(c) for c in script.split(";") if c.strip() and c.strip() != "set -e"]
+    assert commands[0][:2] == ["python", "/config/create_loadtest.py"]
+    assert commands[-1][:2] == ["exec", "loadgate"]
+    args = build_parser().parse_args(commands[-1][2:])
+    assert args.command == "wait" and args.name == "rollout-gate-x-revision"
+    assert args.namespace == "x-namespace" and args.timeout == "30m"
+    # exit 0 Pass -> Successful; non-zero -> Failed, rollback. The deadline covers the wait.
+    assert job["activeDeadlineSeconds"] > 30 * 60
+    subprocess.run(["bash", "-n", "-c", script], check=True, timeout=10)
+
+
+def test_configmap_loadtest_and_script(analysis):
+    data = analysis["ConfigMap"]["data"]
+    lt = yaml.safe_load(data["loadtest.yaml"])
+    lt["metadata"]["name"] = "rollout-gate-abc123"
+    lt["spec"]["target"]["url"] = "http://model-server-preview:8000"
+    validate_loadtest(lt)
+    compile(data["create_loadtest.py"], "create_loadtest.py", "exec")
+    assert 'create_namespaced_custom_object("loadgate.dev", "v1alpha1"' in data["create_loadtest.py"]
+    assert "e.status != 409" in data["create_loadtest.py"]  # a retried Job reuses its LoadTest
+
+
+def test_create_loadtest_script_rejects_missing_arguments(analysis, tmp_path):
+    script = tmp_path / "create_loadtest.py"
+    script.write_text(analysis["ConfigMap"]["data"]["create_loadtest.py"])
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "ValueError" in proc.stderr  # not enough values to unpack
+
+
+def test_analysis_rbac_is_read_and_create_loadtests_only(analysis):
+    rules = analysis["Role"]["rules"]
+    assert rules == [{"apiGroups": ["loadgate.dev"], "resources": ["loadtests"],
+                      "verbs": ["get", "list", "watch", "create"]}]
+    binding = analysis["RoleBinding"]
+    assert binding["roleRef"]["name"] == analysis["Role"]["metadata"]["name"]
+    assert binding["subjects"][0]["name"] == analysis["ServiceAccount"]["metadata"]["name"]
+
+
+def test_core_objects_validate_strictly():
+    core = [d for p in (ROLLOUTS / "analysis-template.yaml", ROLLOUTS / "rollout.yaml")
+            for d in load_all(p) if not d["apiVersion"].startswith("argoproj.io/")]
+    assert {d["kind"] for d in core} >= {"ConfigMap", "ServiceAccount", "Role", "RoleBinding",
+                                         "Service"}
+    validator = Path(sys.executable).parent / "kubernetes-validate"
+    proc = subprocess.run([str(validator), "--strict", "-k", "1.33.0", "--quiet", "-"],
+                          input=yaml.safe_dump_all(core), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rollout_pod_matches_the_chart_probes():
+    rollout = next(d for d in load_all(ROLLOUTS / "rollout.yaml") if d["kind"] == "Rollout")
+    c = rollout["spec"]["template"]["spec"]["containers"][0]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert build_parser().parse_args(c["args"]).command == "serve"
+    services = {d["metadata"]["name"] for d in load_all(ROLLOUTS / "rollout.yaml")
+                if d["kind"] == "Service"}
+    bg = rollout["spec"]["strategy"]["blueGreen"]
+    assert {bg["activeService"], bg["previewService"]} == services
+
+
+# ---------------------------------------------------------------- GitHub Actions
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    wf["on"] = wf.pop(True, wf.get("on"))  # YAML 1.1 reads the bare key `on` as true
+    return wf
+
+
+def _steps(workflow):
+    return workflow["jobs"]["loadtest"]["steps"]
+
+
+def test_workflow_runs_loadgate_run_with_a_valid_command_line(workflow):
+    step = next(s for s in _steps(workflow) if "loadgate run" in s.get("run", ""))
+    env = {"PROFILE": "profiles/smoke.yaml", "OUT": "results/ci"}
+    argv = shlex.split(step["run"].replace('"$PROFILE"', env["PROFILE"]).replace('"$OUT"', env["OUT"]))
+    assert argv[0] == ".venv/bin/loadgate"
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "run" and args.serve and args.out == "results/ci"
+    assert "if" not in step  # its exit code (the verdict) fails the job
+    default_profile = workflow["jobs"]["loadtest"]["env"]["PROFILE"]
+    assert "profiles/smoke.yaml" in default_profile
+    assert workflow["jobs"]["loadtest"]["env"]["OUT"] == "results/ci"
+
+
+def test_workflow_publishes_summary_and_junit_whatever_the_verdict(workflow):
+    steps = _steps(workflow)
+    summary = next(s for s in steps if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+    assert '"$OUT/summary.md"' in summary["run"] and summary["if"] == "always()"
+    subprocess.run(["bash", "-n", "-c", summary["run"]], check=True, timeout=10)
+    junit = next(s for s in steps if "junit.xml" in str(s.get("with", {})))
+    assert junit["if"] == "always()" and junit["with"]["report_paths"] == "results/ci/junit.xml"
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()"
+    install = next(s for s in steps if "make install" in s.get("run", ""))
+    assert "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in install["run"]
+    assert workflow["jobs"]["loadtest"]["timeout-minutes"] <= 60
+    assert "pull_request" in workflow["on"]
