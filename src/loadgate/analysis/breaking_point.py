@@ -1,0 +1,87 @@
+"""Where the target falls over, from the measured windows of a run (see windows.py).
+
+Walk the windows in time order. A window meets the SLO when its p95 is within the limit and
+its error rate within the maximum (default SLO: p95 500 ms, 1% errors). The capacity,
+`rps`, is the highest throughput of a window that met the SLO before the first break. The
+first break is the first window that:
+- has an error rate over the maximum ("errors"), else
+- has p95 over the limit ("p95 over N ms"), else
+- added users without adding throughput ("throughput plateau"): users grew but throughput
+  grew by less than a quarter as much (relative), and the next window, if any, does not
+  climb more than 5% above the best so far either (one noisy window is not a plateau).
+The break reports that window's users, throughput, p95 and its start (seconds since the
+run's first history row). A run that never broke reports found=false, its peak throughput
+and the highest user count reached.
+"""
+
+from __future__ import annotations
+
+from loadgate.analysis.windows import Window
+
+DEFAULT_P95_MS = 500.0
+DEFAULT_MAX_ERROR_RATE = 0.01
+PLATEAU_RELATIVE_GAIN = 0.25  # rps must grow at least this share of the users' growth
+PLATEAU_CONFIRM = 1.05        # ... or the next window must beat the best rps by 5%
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
+                        max_error_rate: float | None = None) -> dict:
+    p95_limit = DEFAULT_P95_MS if p95_limit_ms is None else float(p95_limit_ms)
+    max_err = DEFAULT_MAX_ERROR_RATE if max_error_rate is None else float(max_error_rate)
+    slo = {"p95Ms": p95_limit, "maxErrorRate": max_err}
+    if not ws:
+        return {"found": False, "users": 0, "rps": 0.0, "p95Ms": 0.0, "atS": None,
+                "reason": "no measurable window in the history", "slo": slo, "windows": []}
+    best: Window | None = None  # the highest-throughput window that met the SLO so far
+    broke: tuple[Window, str] | None = None
+    for i, w in enumerate(ws):
+        if w.error_rate > max_err:
+            broke = (w, f"errors over {max_err:.2%}")
+        elif w.p95_ms > p95_limit:
+            broke = (w, f"p95 over {_fmt(p95_limit)} ms")
+        elif best is not None and _is_plateau(best, w, ws[i + 1] if i + 1 < len(ws) else None):
+            broke = (w, "throughput plateau")
+        if broke:
+            break
+        if best is None or w.rps >= best.rps:
+            best = w
+    table = [w.__dict__ for w in ws]
+    if broke is None:
+        peak = max(ws, key=lambda w: w.rps)
+        return {"found": False, "users": max(w.users for w in ws), "rps": peak.rps,
+                "p95Ms": peak.p95_ms, "atS": None,
+                "reason": f"no breaking point up to {max(w.users for w in ws)} users: the SLO "
+                          f"held at every step (peak {peak.rps:g} req/s)",
+                "slo": slo, "windows": table}
+    w, why = broke
+    # A plateau window still met the SLO: what it sustained counts toward capacity.
+    capacity = best.rps if best else 0.0
+    if why.startswith("throughput plateau"):
+        capacity = max(capacity, w.rps)
+    return {"found": True, "users": w.users, "rps": capacity, "p95Ms": w.p95_ms,
+            "atS": w.start_s, "reason": why, "brokeAtRps": w.rps,
+            "errorRate": w.error_rate, "lastGoodUsers": best.users if best else 0,
+            "slo": slo, "windows": table}
+
+
+def _is_plateau(best: Window, w: Window, nxt: Window | None) -> bool:
+    if w.users <= best.users or best.rps <= 0:
+        return False
+    user_gain = w.users / best.users - 1
+    rps_gain = w.rps / best.rps - 1
+    if rps_gain >= PLATEAU_RELATIVE_GAIN * user_gain:
+        return False
+    return nxt is None or nxt.rps < max(best.rps, w.rps) * PLATEAU_CONFIRM
+
+
+def breaking_point_sentence(bp: dict) -> str:
+    if not bp.get("found"):
+        return f"No breaking point: {bp.get('reason', 'not computed')}."
+    detail = (f"{bp['brokeAtRps']:g} req/s, p95 {_fmt(bp['p95Ms'])} ms"
+              if "brokeAtRps" in bp else f"p95 {_fmt(bp['p95Ms'])} ms")
+    return (f"Broke at {bp['users']} users, {_fmt(bp['atS'])} s in ({bp['reason']}: {detail}); "
+            f"highest throughput within the SLO: {bp['rps']:g} req/s.")

@@ -1,0 +1,56 @@
+"""`timeline.png`: users, throughput and p50/p95 over time, the breaking point marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loadgate.analysis.history import HistoryPoint
+
+
+def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point: dict | None,
+                   title: str = "", windowed: bool = True) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a display
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    t0 = points[0].t if points else 0.0
+    ts = [p.t - t0 for p in points]
+    # Per-row throughput from the cumulative count: exact, unlike Locust's smoothed value.
+    rps = [0.0] + [
+        (b.total_requests - a.total_requests) / (b.t - a.t) if b.t > a.t else 0.0
+        for a, b in zip(points, points[1:], strict=False)
+    ]
+    fig, (ax_load, ax_lat) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5))
+    ax_load.plot(ts, rps, color="tab:blue", label="req/s")
+    ax_load.set_ylabel("requests/s")
+    ax_users = ax_load.twinx()
+    ax_users.step(ts, [p.users for p in points], where="post", color="tab:gray",
+                  label="users")
+    ax_users.set_ylabel("users")
+    kind = "10 s window" if windowed else "cumulative"
+    ax_lat.plot(ts, [p.p50_ms for p in points], color="tab:green", label=f"p50 ({kind})")
+    ax_lat.plot(ts, [p.p95_ms for p in points], color="tab:red", label=f"p95 ({kind})")
+    ax_lat.set_ylabel("latency (ms)")
+    ax_lat.set_xlabel("seconds since start")
+    bp = breaking_point or {}
+    if bp.get("found") and bp.get("atS") is not None:
+        for ax in (ax_load, ax_lat):
+            ax.axvline(bp["atS"], color="black", linestyle="--", linewidth=1)
+        ax_load.annotate(f"broke: {bp['users']} users, {bp['reason']}",
+                         xy=(bp["atS"], 0.95), xycoords=("data", "axes fraction"),
+                         fontsize=8, ha="right" if bp["atS"] > (ts[-1] if ts else 0) / 2
+                         else "left", va="top")
+    if bp.get("slo", {}).get("p95Ms"):
+        ax_lat.axhline(bp["slo"]["p95Ms"], color="tab:red", linestyle=":", linewidth=1,
+                       label="p95 limit")
+    lines = ax_load.get_legend_handles_labels()[0] + ax_users.get_legend_handles_labels()[0]
+    ax_load.legend(lines, [h.get_label() for h in lines], loc="upper left", fontsize=8)
+    ax_lat.legend(loc="upper left", fontsize=8)
+    fig.suptitle(title or "load test timeline")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
