@@ -142,7 +142,7 @@ deploy: tools ## Install both charts into NAMESPACE and wait until they are read
 .PHONY: loadtest
 loadtest: install tools ## Apply PROFILE as a LoadTest in NAMESPACE, wait for its verdict, print the status summary
 	@test -f $(PROFILE) || { echo "PROFILE=$(PROFILE) does not exist"; exit 2; }
-	name=$(LT_NAME) && \
+	rc=2; name=$(LT_NAME) && \
 	$(KUBECTL) -n $(NAMESPACE) delete loadtest "$$name" --ignore-not-found --wait && \
 	$(KUBECTL) -n $(NAMESPACE) create -f $(PROFILE) && \
 	{ $(BIN)/loadgate wait "$$name" -n $(NAMESPACE) --timeout $(WAIT_TIMEOUT); rc=$$?; } ; \
@@ -161,7 +161,7 @@ results: tools ## Copy a LoadTest's CSV/HTML/summary from the results PVC to res
 	$(KUBECTL) -n $(NAMESPACE) run "$$pod" --image=$(LOADGATE_IMAGE) --image-pull-policy=IfNotPresent --restart=Never \
 	  --overrides='{"spec":{"containers":[{"name":"'"$$pod"'","image":"$(LOADGATE_IMAGE)","command":["sleep","600"],"volumeMounts":[{"name":"results","mountPath":"/results","readOnly":true}]}],"volumes":[{"name":"results","persistentVolumeClaim":{"claimName":"'"$$claim"'","readOnly":true}}]}}' && \
 	$(KUBECTL) -n $(NAMESPACE) wait --for=condition=Ready pod/"$$pod" --timeout=120s && \
-	mkdir -p results/$(NAME) && \
+	mkdir -p results && \
 	$(KUBECTL) -n $(NAMESPACE) cp "$$pod:/results/$$sub" results/$(NAME); rc=$$?; \
 	$(KUBECTL) -n $(NAMESPACE) delete pod "$$pod" --ignore-not-found --wait=false; \
 	test $$rc -eq 0 && ls -l results/$(NAME)
@@ -177,8 +177,8 @@ e2e: ## Whole path on kind: kind-up, images, kind-load, deploy, loadtest E2E_PRO
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster CLUSTER
-	@command -v $(KIND) >/dev/null || { echo "kind not found: nothing to delete"; exit 0; }
-	$(KIND) delete cluster --name $(CLUSTER)
+	@if command -v $(KIND) >/dev/null; then $(KIND) delete cluster --name $(CLUSTER); \
+	else echo "kind not found: nothing to delete"; fi
 
 ##@ Help
 

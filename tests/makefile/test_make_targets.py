@@ -1,0 +1,129 @@
+"""The Makefile's Kubernetes targets: every one parses (`make -n`, then `bash -n` on what it
+would run), is documented, and fails with a clear message when kind or Docker is missing."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+MAKEFILE = REPO / "Makefile"
+K8S_TARGETS = ["tools", "kind-check", "kind-up", "images", "kind-load", "deploy", "loadtest",
+               "results", "e2e", "kind-down"]
+# variables that keep `make -n` from touching anything real
+DRY_VARS = ["NAME=ramp-up", "PROFILE=profiles/ramp-up.yaml", "E2E_PROFILE=profiles/smoke.yaml"]
+
+
+def make(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def k8s_section() -> str:
+    text = MAKEFILE.read_text()
+    return text[text.index("##@ Kubernetes (kind)"):text.index("##@ Help")]
+
+
+@pytest.mark.parametrize("target", K8S_TARGETS)
+def test_target_parses(target):
+    # -n prints the commands without running them (recipes calling $(MAKE) recurse, also -n);
+    # the tools stamp is taken as built so no download happens here
+    prereqs = ["-B"] if target == "tools" else ["-o", "install", "-o", "tools"]
+    proc = make("-n", *prereqs, target, *DRY_VARS)
+    assert proc.returncode == 0, proc.stderr
+    script = "\n".join(line for line in proc.stdout.splitlines()
+                       if not line.startswith(("make[", "make:")))
+    assert script.strip(), f"{target} would run nothing"
+    syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True,
+                            timeout=30)
+    assert syntax.returncode == 0, f"{target}: shell syntax error\n{syntax.stderr}\n{script}"
+
+
+def test_every_target_has_help_text():
+    proc = make("help")
+    assert proc.returncode == 0
+    for target in K8S_TARGETS:
+        assert re.search(rf"^\s+(\x1b\[\d+m)?{re.escape(target)}\b.*\S", proc.stdout, re.M), target
+    section = k8s_section()
+    for target in K8S_TARGETS:
+        assert re.search(rf"^{re.escape(target)}:.*## \S", section, re.M), f"{target} lacks ## help"
+
+
+def test_variables_are_overridable():
+    assignments = re.findall(r"^([A-Z_]+)\s*(\?=|:=|=)", k8s_section(), re.M)
+    fixed = {name for name, op in assignments if op != "?="}
+    assert fixed <= {"TOOLS_STAMP", "LT_NAME"}, f"use ?= for {fixed - {'TOOLS_STAMP', 'LT_NAME'}}"
+
+
+def test_test_target_depends_on_tools():
+    assert re.search(r"^test:.*\btools\b", MAKEFILE.read_text(), re.M)
+
+
+def test_e2e_runs_the_whole_path_in_order():
+    proc = make("-n", "-o", "install", "-o", "tools", "e2e", *DRY_VARS)
+    out = proc.stdout
+    steps = ["kind create cluster", "docker build", "kind load docker-image",
+             "upgrade --install loadgate", "upgrade --install model-server",
+             "create -f profiles/smoke.yaml", "loadgate wait", "cp "]
+    positions = []
+    for step in steps:
+        assert step in out, f"e2e never runs {step!r}"
+        positions.append(out.index(step))
+    assert positions == sorted(positions)
+
+
+def test_deploy_waits_and_targets_the_profiles_service_name():
+    out = make("-n", "-o", "tools", "deploy").stdout
+    assert out.count("--wait") == 2
+    # release name model-server -> Service model-server, what profiles/*.yaml target
+    assert re.search(r"upgrade --install model-server charts/model-server", out)
+    assert "service.nodePort=30800" in out
+    kind_cfg = yaml.safe_load((REPO / "kind-config.yaml").read_text())
+    roles = [n["role"] for n in kind_cfg["nodes"]]
+    assert roles.count("control-plane") == 1 and roles.count("worker") >= 1
+    mapping = kind_cfg["nodes"][0]["extraPortMappings"][0]
+    assert mapping["containerPort"] == 30800 and mapping["listenAddress"] == "127.0.0.1"
+
+
+def test_missing_kind_fails_with_a_clear_message(tmp_path):
+    proc = make("-o", "tools", "kind-up", f"KIND={tmp_path}/no-kind")
+    assert proc.returncode != 0
+    assert "kind not found" in proc.stdout + proc.stderr
+    assert "kind.sigs.k8s.io" in proc.stdout + proc.stderr
+
+
+def test_missing_docker_fails_with_a_clear_message(tmp_path):
+    fake_kind = tmp_path / "kind"
+    fake_kind.write_text("#!/bin/sh\nexit 0\n")
+    fake_kind.chmod(0o755)
+    proc = make("-o", "tools", "kind-up", f"KIND={fake_kind}", f"DOCKER={tmp_path}/no-docker")
+    assert proc.returncode != 0 and "Docker is not running" in proc.stdout + proc.stderr
+
+
+def test_kind_down_without_kind_is_a_no_op(tmp_path):
+    proc = make("kind-down", f"KIND={tmp_path}/no-kind")
+    assert proc.returncode == 0 and "nothing to delete" in proc.stdout
+
+
+def test_results_needs_a_name():
+    proc = make("-o", "tools", "results", "NAME=")
+    assert proc.returncode == 2 and "usage: make results NAME=" in proc.stdout + proc.stderr
+
+
+def test_tools_are_installed_and_idempotent():
+    """After `make tools` (a prerequisite of `make test`), the stamp makes it a no-op."""
+    if not any((REPO / ".tools").glob(".installed-*")):
+        pytest.fail("run `make tools` first (make test does)")
+    assert make("-q", "tools").returncode == 0  # up to date: nothing would run
+    helm = subprocess.run([str(REPO / ".tools/bin/helm"), "version", "--short"],
+                          capture_output=True, text=True, timeout=30)
+    assert helm.stdout.startswith("v3.18.")
+    kubectl = subprocess.run([str(REPO / ".tools/bin/kubectl"), "version", "--client"],
+                             capture_output=True, text=True, timeout=30)
+    assert "v1.33." in kubectl.stdout
