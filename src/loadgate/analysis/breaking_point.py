@@ -54,8 +54,8 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
         peak = max(ws, key=lambda w: w.rps)
         return {"found": False, "users": max(w.users for w in ws), "rps": peak.rps,
                 "p95Ms": peak.p95_ms, "atS": None,
-                "reason": f"no breaking point up to {max(w.users for w in ws)} users: the SLO "
-                          f"held at every step (peak {peak.rps:g} req/s)",
+                "reason": f"the SLO held at every step up to {max(w.users for w in ws)} users "
+                          f"(peak {peak.rps:g} req/s)",
                 "slo": slo, "windows": table}
     w, why = broke
     # A plateau window still met the SLO: what it sustained counts toward capacity.

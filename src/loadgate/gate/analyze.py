@@ -67,7 +67,8 @@ def _verdict(rows: list[dict], generator: dict, s: dict) -> tuple[str, str]:
                 f"{_fmt(s['rps'])} req/s over {s['requests']} requests")
     if not rows:
         return "Pass", f"No thresholds were set; the run is usable ({measured})."
-    return "Pass", f"All {len(rows)} thresholds met ({measured})."
+    plural = "s" if len(rows) > 1 else ""
+    return "Pass", f"All {len(rows)} threshold{plural} met ({measured})."
 
 
 def analyze(name, csv_prefix, thresholds, *, baseline=None, max_regression_pct=None,
