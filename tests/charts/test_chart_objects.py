@@ -55,6 +55,7 @@ def test_server_probes(server_objs):
     assert c["readinessProbe"]["httpGet"]["path"] == "/health"
     assert c["livenessProbe"]["httpGet"]["path"] == "/health/live"
     startup = c["startupProbe"]
+    assert startup["httpGet"]["path"] == "/health"  # started = model loaded and warmed
     # model loading on a cold CPU node: allow minutes before liveness can kill the Pod
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 180
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
