@@ -29,4 +29,5 @@ def validate_loadtest(doc: dict) -> None:
         parse = None
     if parse is not None:
         parse(doc)  # raises SpecError listing every problem
-    jsonschema.validate({"spec": doc["spec"]}, crd_schema())
+    # OpenAPI v3 as Kubernetes uses it is closest to draft 4 (boolean exclusiveMinimum)
+    jsonschema.Draft4Validator(crd_schema()).validate({"spec": doc["spec"]})

@@ -95,3 +95,24 @@ def test_hook_manifest():
         "BeforeHookCreation", "HookSucceeded", "HookFailed"}
     assert hook["spec"]["target"]["url"] == "http://model-server:8000"
     validate_loadtest(hook)
+
+
+def test_every_phase_and_verdict_of_the_crd():
+    """Cross every phase and verdict the CRD allows (plus absent) with the mapping of issue 5."""
+    from crd_check import crd_schema
+
+    status = crd_schema()["properties"]["status"]["properties"]
+    phases = [None, *status["phase"]["enum"]]
+    verdicts = [None, *status["verdict"]["enum"]]
+    assert set(verdicts) == {None, "Pass", "Fail", "Error", "Invalid"}
+    for phase in phases:
+        for verdict in verdicts:
+            st = {k: v for k, v in {"phase": phase, "verdict": verdict}.items() if v}
+            got = health(lt(st))["status"]
+            if verdict == "Pass":
+                want = "Healthy"
+            elif verdict in {"Fail", "Error", "Invalid"} or phase == "Failed":
+                want = "Degraded"
+            else:
+                want = "Progressing"
+            assert got == want, (phase, verdict, got)
