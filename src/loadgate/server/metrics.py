@@ -24,6 +24,8 @@ class Metrics:
         self.requests = Counter(
             "loadgate_requests", "HTTP requests by route and status code",
             ["method", "route", "status"], registry=r)
+        self.in_flight = Gauge(
+            "loadgate_requests_in_flight", "HTTP requests being served", ["route"], registry=r)
         self.batch_texts = Histogram(
             "loadgate_batch_size_texts", "texts per model call", buckets=BATCH_BUCKETS,
             registry=r)
@@ -71,6 +73,8 @@ class MetricsMiddleware:
         method = scope.get("method", "")
         status = 500
         t0 = time.perf_counter()
+        in_flight = self.metrics.in_flight.labels(route)
+        in_flight.inc()
 
         async def send_wrapper(message):
             nonlocal status
@@ -81,5 +85,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            in_flight.dec()
             self.metrics.request_seconds.labels(method, route).observe(time.perf_counter() - t0)
             self.metrics.requests.labels(method, route, str(status)).inc()
