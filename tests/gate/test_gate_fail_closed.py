@@ -1,0 +1,157 @@
+"""Broken result sets never pass: each variant of a real CSV set -> Error, one clear sentence."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from loadgate.gate import EXIT_CODES, ResultsUnusable, analyze
+from loadgate.gate.csvread import read_results
+from loadgate.gate.thresholds import Limits
+
+LENIENT = Limits(p95_ms=10_000, max_error_rate=1.0)  # would pass any usable run
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines(keepends=True)
+
+
+def _edit_agg(path: Path, column: str, value: str) -> None:
+    lines = _lines(path)
+    header = lines[0].rstrip("\r\n").split(",")
+    out = [lines[0]]
+    for line in lines[1:]:
+        cells = line.rstrip("\r\n").split(",")
+        if cells[1] == "Aggregated":
+            cells[header.index(column)] = value
+        out.append(",".join(cells) + "\n")
+    path.write_text("".join(out))
+
+
+def missing_stats(p):
+    Path(p + "_stats.csv").unlink()
+
+
+def empty_stats(p):
+    Path(p + "_stats.csv").write_text("")
+
+
+def header_only(p):
+    f = Path(p + "_stats.csv")
+    f.write_text(_lines(f)[0])
+
+
+def no_aggregated(p):
+    f = Path(p + "_stats.csv")
+    f.write_text("".join(line for line in _lines(f) if ",Aggregated," not in line))
+
+
+def cut_mid_line(p):
+    f = Path(p + "_stats.csv")
+    data = f.read_bytes()
+    f.write_bytes(data[: len(data) - 15])  # the last row loses its tail, no newline
+
+
+def short_row(p):
+    f = Path(p + "_stats.csv")
+    lines = _lines(f)
+    lines[1] = ",".join(lines[1].split(",")[:-4]) + "\n"  # a row with too few fields
+    f.write_text("".join(lines))
+
+
+def na_in_number(p):
+    _edit_agg(Path(p + "_stats.csv"), "95%", "N/A")
+
+
+def zero_requests(p):
+    f = Path(p + "_stats.csv")
+    _edit_agg(f, "Request Count", "0")
+
+
+def wrong_file(p):
+    Path(p + "_stats.csv").write_text("a,b,c\n1,2,3\n")
+
+
+def history_empty(p):
+    Path(p + "_stats_history.csv").write_text("")
+
+
+def history_cut(p):
+    f = Path(p + "_stats_history.csv")
+    data = f.read_bytes()
+    f.write_bytes(data[: len(data) // 2])
+
+
+def history_na(p):
+    f = Path(p + "_stats_history.csv")
+    lines = _lines(f)
+    cells = lines[-1].rstrip("\r\n").split(",")
+    cells[6] = "N/A"  # the 50% column of a row that has requests
+    lines[-1] = ",".join(cells) + "\n"
+    f.write_text("".join(lines))
+
+
+def missing_failures(p):
+    Path(p + "_failures.csv").unlink()
+
+
+def missing_exceptions(p):
+    Path(p + "_exceptions.csv").unlink()
+
+
+BROKEN = {
+    missing_stats: r"_stats\.csv was not found",
+    empty_stats: r"_stats\.csv is empty",
+    header_only: r"_stats\.csv has a header but no rows",
+    no_aggregated: r"no 'Aggregated' row",
+    cut_mid_line: r"ends in the middle of a line",
+    short_row: r"line 2 has \d+ fields instead of 22",
+    na_in_number: r"'N/A' in column '95%'",
+    zero_requests: r"(zero requests|inconsistent)",
+    wrong_file: r"not a Locust CSV",
+    history_empty: r"_stats_history\.csv is empty",
+    history_cut: r"_stats_history\.csv (ends in the middle|line \d+ has)",
+    history_na: r"_stats_history\.csv line \d+ has 'N/A' in column '50%'",
+    missing_failures: r"_failures\.csv was not found",
+    missing_exceptions: r"_exceptions\.csv was not found",
+}
+
+
+@pytest.mark.parametrize("breaker", list(BROKEN), ids=[f.__name__ for f in BROKEN])
+def test_broken_results_are_an_error_with_one_sentence(csv_copy, breaker, tmp_path):
+    assert analyze("ok", csv_copy, LENIENT)["verdict"] == "Pass"  # usable before the damage
+    breaker(csv_copy)
+    with pytest.raises(ResultsUnusable) as exc:
+        read_results(csv_copy)
+    out = tmp_path / "out"
+    summary = analyze("broken", csv_copy, LENIENT, out_dir=out)
+    assert summary["verdict"] == "Error"
+    assert EXIT_CODES[summary["verdict"]] == 2
+    reason = summary["reason"]
+    assert reason == str(exc.value)
+    assert re.search(BROKEN[breaker], reason), reason
+    assert "\n" not in reason and reason.endswith(".")
+    # the reports still say what happened
+    assert (out / "summary.json").exists() and "Verdict: ERROR" in (out / "summary.md").read_text()
+
+
+def test_zero_requests_everywhere(csv_copy):
+    """A run that never reached the target: every row at zero requests."""
+    f = Path(csv_copy + "_stats.csv")
+    header = _lines(f)[0]
+    f.write_text(header + ",Aggregated,0,0,0,0.0,0,0,0.0,0.0,0.0,"
+                 + ",".join(["N/A"] * 11) + "\n")
+    summary = analyze("zero", csv_copy, LENIENT)
+    assert summary["verdict"] == "Error"
+    assert "zero requests" in summary["reason"]
+
+
+def test_history_may_be_absent(csv_copy):
+    Path(csv_copy + "_stats_history.csv").unlink()
+    summary = analyze("nohist", csv_copy, LENIENT)
+    assert summary["verdict"] == "Pass"
+    assert summary["breakingPoint"]["found"] is False
+    assert "no stats history" in summary["breakingPoint"]["reason"]
+    assert any("absent" in n for n in summary["notes"])
