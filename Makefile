@@ -153,6 +153,8 @@ loadtest: install tools ## Apply PROFILE as a LoadTest in NAMESPACE, wait for it
 .PHONY: results
 results: tools ## Copy a LoadTest's CSV/HTML/summary from the results PVC to results/NAME/ (NAME=ramp-up)
 	@test -n "$(NAME)" || { echo "usage: make results NAME=<LoadTest name>"; exit 2; }
+	# status.resultsPath is pvc/<claim>/<name>: a shared claim keeps each run in subPath <name>,
+	# a per-run claim holds the files at its root
 	path=$$($(KUBECTL) -n $(NAMESPACE) get loadtest $(NAME) -o jsonpath='{.status.resultsPath}') && \
 	test -n "$$path" || { echo "LoadTest $(NAME) has no status.resultsPath yet"; exit 2; }; \
 	claim=$$(echo "$$path" | cut -d/ -f2) && sub=$$(echo "$$path" | cut -d/ -f3-) && \
@@ -161,8 +163,10 @@ results: tools ## Copy a LoadTest's CSV/HTML/summary from the results PVC to res
 	$(KUBECTL) -n $(NAMESPACE) run "$$pod" --image=$(LOADGATE_IMAGE) --image-pull-policy=IfNotPresent --restart=Never \
 	  --overrides='{"spec":{"containers":[{"name":"'"$$pod"'","image":"$(LOADGATE_IMAGE)","command":["sleep","600"],"volumeMounts":[{"name":"results","mountPath":"/results","readOnly":true}]}],"volumes":[{"name":"results","persistentVolumeClaim":{"claimName":"'"$$claim"'","readOnly":true}}]}}' && \
 	$(KUBECTL) -n $(NAMESPACE) wait --for=condition=Ready pod/"$$pod" --timeout=120s && \
+	src=/results/$$sub && \
+	{ $(KUBECTL) -n $(NAMESPACE) exec "$$pod" -- test -d "$$src" || src=/results; } && \
 	mkdir -p results && \
-	$(KUBECTL) -n $(NAMESPACE) cp "$$pod:/results/$$sub" results/$(NAME); rc=$$?; \
+	$(KUBECTL) -n $(NAMESPACE) cp "$$pod:$$src" results/$(NAME); rc=$$?; \
 	$(KUBECTL) -n $(NAMESPACE) delete pod "$$pod" --ignore-not-found --wait=false; \
 	test $$rc -eq 0 && ls -l results/$(NAME)
 

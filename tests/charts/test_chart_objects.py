@@ -254,9 +254,9 @@ def test_operator_env_defaults(operator_objs):
     assert OPERATOR_ENV <= env.keys()
     assert env["LOADGATE_RUNNER_IMAGE"] == "loadgate/loadgate:0.1.0"
     assert env["LOADGATE_IMAGE_PULL_POLICY"] == "IfNotPresent"
-    assert env["LOADGATE_RESULTS_CLAIM"] == "loadgate-results"
+    assert env["LOADGATE_RESULTS_CLAIM"] == ""  # the operator creates one PVC per run
     assert env["LOADGATE_STORAGE_CLASS"] == ""
-    assert env["LOADGATE_STORAGE_SIZE"] == "2Gi"
+    assert env["LOADGATE_STORAGE_SIZE"] == "1Gi"
     assert env["LOADGATE_ACCESS_MODE"] == "ReadWriteOnce"
 
 
@@ -321,3 +321,16 @@ def test_chart_ships_the_crd_and_rbac_matches_it():
     rules = _rules(one(objs, "ClusterRole"))
     assert (crd["spec"]["group"], names["plural"]) in rules
     assert (crd["spec"]["group"], names["plural"] + "/status") in rules
+
+
+@pytest.mark.parametrize("values", scenarios("loadgate"), ids=scenario_id)
+def test_operator_accepts_the_env_the_chart_renders(values):
+    """The operator's own settings parser reads what the chart passes (no typo, valid values)."""
+    settings_mod = pytest.importorskip("loadgate_operator.settings")
+    env = {e["name"]: e["value"] for e in
+           _operator(docs(helm_template("loadgate", "loadgate", values=values)))["env"]}
+    s = settings_mod.OperatorSettings.from_env(env)
+    assert s.runner_image == env["LOADGATE_RUNNER_IMAGE"]
+    assert s.results_claim == env["LOADGATE_RESULTS_CLAIM"]
+    assert (s.storage_size, s.access_mode) == (env["LOADGATE_STORAGE_SIZE"],
+                                               env["LOADGATE_ACCESS_MODE"])

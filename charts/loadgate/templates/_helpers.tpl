@@ -56,7 +56,3 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" $repo $tag }}
 {{- end }}
 
-{{/* The results PVC (in each LoadTest's namespace): an existing claim or one the operator creates. */}}
-{{- define "loadgate.resultsClaim" -}}
-{{- .Values.results.existingClaim | default .Values.results.claimName }}
-{{- end }}
