@@ -1,0 +1,64 @@
+"""`loadgate gate` as CI runs it: a subprocess, exit codes 0/1/2, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def gate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "loadgate", "gate", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_exit_0_pass_with_outputs(csv_copy, tmp_path):
+    out = tmp_path / "out"
+    r = gate("--csv-prefix", csv_copy, "--p95-ms", "5000", "--max-error-rate", "0.5",
+             "--json", str(tmp_path / "s.json"), "--out", str(out), "--name", "ci")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("verdict: Pass")
+    assert "p95Ms" in r.stdout and "breaking point:" in r.stdout
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["name"] == "ci" and s["verdict"] == "Pass"
+    assert {p.name for p in out.iterdir()} >= {"summary.json", "junit.xml", "summary.md",
+                                               "timeline.png"}
+
+
+def test_exit_1_fail_from_a_loadtest_file_and_baseline(csv_copy, tmp_path):
+    lt = tmp_path / "lt.yaml"
+    lt.write_text("apiVersion: loadgate.dev/v1alpha1\nkind: LoadTest\nmetadata: {name: x}\n"
+                  "spec:\n  target: {url: 'http://127.0.0.1:1'}\n"
+                  "  load: {users: 1, spawnRate: 1, runTime: 5s}\n"
+                  "  thresholds: {p95Ms: 1, maxErrorRate: 0.5}\n")
+    r = gate("--csv-prefix", csv_copy, "--thresholds", str(lt))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "verdict: Fail" in r.stdout and "p95Ms" in r.stdout
+
+    th = tmp_path / "th.json"
+    th.write_text(json.dumps({"p95Ms": 5000}))
+    base = tmp_path / "base.json"
+    r = gate("--csv-prefix", csv_copy, "--thresholds", str(th), "--json", str(base))
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(base.read_text())
+    doc["summary"]["rps"] *= 2  # the previous run was twice as fast
+    base.write_text(json.dumps(doc))
+    r = gate("--csv-prefix", csv_copy, "--thresholds", str(th), "--baseline", str(base),
+             "--max-regression-pct", "10")
+    assert r.returncode == 1 and "baseline.rps" in r.stdout
+
+
+def test_exit_2_unusable_or_bad_input(csv_copy, tmp_path):
+    Path(csv_copy + "_stats.csv").write_text(Path(csv_copy + "_stats.csv").read_text()[:-20])
+    r = gate("--csv-prefix", csv_copy, "--p95-ms", "5000")
+    assert r.returncode == 2
+    assert "truncated" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("p95Ms: fast\n")
+    r = gate("--csv-prefix", csv_copy, "--thresholds", str(bad))
+    assert r.returncode == 2 and "p95Ms" in r.stderr
+    r = gate("--csv-prefix", str(tmp_path / "nothing"))
+    assert r.returncode == 2 and "was not found" in r.stderr
