@@ -116,3 +116,11 @@ def test_every_phase_and_verdict_of_the_crd():
             else:
                 want = "Progressing"
             assert got == want, (phase, verdict, got)
+
+
+def test_chart_readme_carries_the_same_script():
+    readme = (LUA.parents[2] / "charts" / "loadgate" / "README.md").read_text()
+    block = readme.split(f"  {KEY}: |\n", 1)[1].split("```", 1)[0]
+    script = "".join(line[4:] + "\n" if line.strip() else "\n" for line in block.splitlines())
+    assert script.rstrip("\n") == LUA.read_text().rstrip("\n"), (
+        "charts/loadgate/README.md has a stale copy of examples/argocd/loadtest-health.lua")
