@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from contextlib import asynccontextmanager
 
@@ -84,6 +85,21 @@ class ServerState:
             await self.batcher.close()
 
 
+def exit_zero_after_drain() -> None:
+    """Let a drained SIGTERM shutdown exit 0.
+
+    uvicorn (>= 0.29) re-raises a captured SIGTERM after its graceful shutdown, so the process
+    dies of the signal (exit 143) even when every request was served. The contract here is a
+    clean exit, so once the batcher has drained, SIGTERM is dropped from the signals uvicorn
+    will re-raise. Its handler is a bound method of the running `uvicorn.Server`; if that ever
+    changes this does nothing.
+    """
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    captured = getattr(server, "_captured_signals", None)
+    if isinstance(captured, list):
+        captured[:] = [s for s in captured if s != signal.SIGTERM]
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # settings are read when the app is built, so env vars set before import take effect
     @asynccontextmanager
@@ -94,6 +110,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             yield
         finally:
             await state.shutdown()
+            exit_zero_after_drain()
 
     app = FastAPI(title="loadgate model server", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)
