@@ -334,3 +334,19 @@ def test_operator_accepts_the_env_the_chart_renders(values):
     assert s.results_claim == env["LOADGATE_RESULTS_CLAIM"]
     assert (s.storage_size, s.access_mode) == (env["LOADGATE_STORAGE_SIZE"],
                                                env["LOADGATE_ACCESS_MODE"])
+
+
+def test_profiles_target_the_charts_service(server_objs):
+    """profiles/*.yaml target http://model-server:8000: the Service the chart creates."""
+    from urllib.parse import urlsplit
+
+    import yaml
+
+    profiles = sorted((CHARTS.parent / "profiles").glob("*.yaml"))
+    if not profiles:
+        pytest.skip("no profiles/*.yaml yet")
+    svc = one(server_objs, "Service")
+    for path in profiles:
+        doc = yaml.safe_load(path.read_text())
+        url = urlsplit(doc["spec"]["target"]["url"])
+        assert (url.hostname, url.port) == (svc["metadata"]["name"], svc["spec"]["ports"][0]["port"]), path

@@ -120,3 +120,19 @@ def test_dockerignore_sends_only_what_is_copied():
                 for src in args.split()[:-1]:
                     assert src.rstrip("/") in allowed, f"{path.parent.name} copies {src}, ignored"
                     assert (REPO / src).exists()
+
+
+def test_image_uid_matches_charts_and_operator_jobs():
+    """runAsUser in the charts and the operator's Jobs must be the image's user (fsGroup too)."""
+    import yaml
+
+    uids = {int(a.split(":")[0]) for p in IMAGES.values()
+            for i, a in instructions(p) if i == "USER"}
+    assert len(uids) == 1
+    uid = uids.pop()
+    for chart in ("model-server", "loadgate"):
+        values = yaml.safe_load((REPO / "charts" / chart / "values.yaml").read_text())
+        assert values["podSecurityContext"]["runAsUser"] == uid
+        assert values["securityContext"]["runAsUser"] == uid
+    builders = pytest.importorskip("loadgate_operator.builders")
+    assert builders.RUNNER_UID == uid
