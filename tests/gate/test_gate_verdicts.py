@@ -22,6 +22,8 @@ def test_summary_matches_the_stats_file(csv_copy):
     assert missing["errorRate"] == 1.0
     assert total["maxUsers"] == 4 and total["durationS"] > 2
     assert s["failures"] and s["failures"][0]["name"] == "/missing"
+    # with the default SLO (1% errors) the 10% failing traffic is the breaking point
+    assert s["breakingPoint"]["found"] and s["breakingPoint"]["reason"].startswith("errors")
     json.dumps(s)  # JSON-able
 
 

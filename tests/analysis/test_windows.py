@@ -1,0 +1,55 @@
+"""Window measurement on hand-made history rows where the right answer is known exactly."""
+
+from __future__ import annotations
+
+from loadgate.analysis import HistoryPoint, find_breaking_point, windows
+from loadgate.analysis.windows import QUANTILES, cumulative_window_quantile
+
+
+def point(t, users, total, fails=0, avg=10.0, pct=10.0, cumulative=None):
+    values = cumulative or dict.fromkeys(QUANTILES, pct)
+    return HistoryPoint(t=t, users=users, current_rps=0.0, current_fail_per_s=0.0,
+                        p50_ms=values["50%"], p95_ms=values["95%"], p99_ms=values["99%"],
+                        max_ms=values["100%"], total_requests=total, total_failures=fails,
+                        total_avg_ms=avg, percentiles=values)
+
+
+def test_cumulative_percentiles_are_differenced():
+    """100 requests at 10 ms, then 100 at 100 ms: the second window's p95 is ~100, not the
+    cumulative p95 of both halves."""
+    a = point(10, 5, 100, cumulative=dict.fromkeys(QUANTILES, 10.0))
+    both = {"50%": 10.0, "66%": 100.0, "75%": 100.0, "80%": 100.0, "90%": 100.0,
+            "95%": 100.0, "98%": 100.0, "99%": 100.0, "99.9%": 100.0, "99.99%": 100.0,
+            "100%": 100.0}
+    b = point(20, 10, 200, cumulative=both)
+    p95 = cumulative_window_quantile(a, b)
+    assert 90 <= p95 <= 100
+
+
+def test_rps_errors_and_mean_from_cumulative_counters():
+    pts = [point(0, 0, 0)]
+    total, fails = 0, 0
+    for t in range(1, 13):
+        users = 5 if t <= 6 else 10
+        total += 10 * users  # exactly 10 req/s per user
+        fails += 0 if users == 5 else 5  # 5 failures/s only at 10 users
+        pts.append(point(t, users, total, fails))
+    ws = windows(pts, windowed=True)
+    assert [w.users for w in ws] == [5, 10]
+    assert ws[0].rps == 50 and ws[0].error_rate == 0
+    assert ws[1].rps == 100 and ws[1].error_rate == 0.05
+    bp = find_breaking_point(ws, p95_limit_ms=500, max_error_rate=0.01)
+    assert bp["found"] and bp["reason"].startswith("errors") and bp["users"] == 10
+    assert bp["rps"] == 50  # the capacity is what held within the SLO
+    ok = find_breaking_point(ws, p95_limit_ms=500, max_error_rate=0.1)
+    assert not ok["found"] and ok["rps"] == 100
+
+
+def test_continuous_ramp_is_merged_into_measurable_windows():
+    pts, total = [], 0
+    for t in range(0, 20):
+        total += 4 * t
+        pts.append(point(t, t, total))  # users change every second
+    ws = windows(pts, windowed=True)
+    assert ws and all(w.end_s - w.start_s >= 2 for w in ws)
+    assert [w.users for w in ws] == sorted(w.users for w in ws)
