@@ -76,8 +76,10 @@ bench-loadgen: install ## Requests/s and CPU per request of one Locust worker ag
 CLUSTER ?= loadgate
 NAMESPACE ?= loadgate
 IMAGE_TAG ?= dev
-MODEL_IMAGE ?= loadgate/model-server:$(IMAGE_TAG)
-LOADGATE_IMAGE ?= loadgate/loadgate:$(IMAGE_TAG)
+MODEL_REPO ?= loadgate/model-server
+LOADGATE_REPO ?= loadgate/loadgate
+MODEL_IMAGE ?= $(MODEL_REPO):$(IMAGE_TAG)
+LOADGATE_IMAGE ?= $(LOADGATE_REPO):$(IMAGE_TAG)
 E2E_PROFILE ?= profiles/smoke.yaml
 WAIT_TIMEOUT ?= 30m
 NAME ?=
@@ -132,10 +134,10 @@ kind-load: kind-check ## Load both images into the kind cluster's nodes
 .PHONY: deploy
 deploy: tools ## Install both charts into NAMESPACE and wait until they are ready
 	$(HELM) upgrade --install loadgate charts/loadgate --namespace $(NAMESPACE) --create-namespace \
-	  --set image.repository=$(firstword $(subst :, ,$(LOADGATE_IMAGE))) \
+	  --set image.repository=$(LOADGATE_REPO) \
 	  --set image.tag=$(IMAGE_TAG) --set image.pullPolicy=IfNotPresent --wait --timeout 5m
 	$(HELM) upgrade --install model-server charts/model-server --namespace $(NAMESPACE) \
-	  --set image.repository=$(firstword $(subst :, ,$(MODEL_IMAGE))) \
+	  --set image.repository=$(MODEL_REPO) \
 	  --set image.tag=$(IMAGE_TAG) --set image.pullPolicy=IfNotPresent \
 	  --set service.type=NodePort --set service.nodePort=30800 --wait --timeout 10m
 
