@@ -127,3 +127,15 @@ def test_tools_are_installed_and_idempotent():
     kubectl = subprocess.run([str(REPO / ".tools/bin/kubectl"), "version", "--client"],
                              capture_output=True, text=True, timeout=30)
     assert "v1.33." in kubectl.stdout
+
+
+def test_deploy_uses_the_images_that_were_built_and_loaded():
+    vars_ = ["IMAGE_TAG=v9", "LOADGATE_REPO=reg.local:5000/lg", "MODEL_REPO=reg.local:5000/ms"]
+    built = make("-n", "images", *vars_).stdout
+    loaded = make("-n", "-o", "tools", "kind-load", *vars_).stdout
+    deployed = make("-n", "-o", "tools", "deploy", *vars_).stdout
+    for image in ("reg.local:5000/lg:v9", "reg.local:5000/ms:v9"):
+        assert f"-t {image}" in built and image in loaded
+    assert "image.repository=reg.local:5000/lg" in deployed
+    assert "image.repository=reg.local:5000/ms" in deployed
+    assert deployed.count("image.tag=v9") == 2
