@@ -53,3 +53,18 @@ def test_continuous_ramp_is_merged_into_measurable_windows():
     ws = windows(pts, windowed=True)
     assert ws and all(w.end_s - w.start_s >= 2 for w in ws)
     assert [w.users for w in ws] == sorted(w.users for w in ws)
+
+
+def test_small_user_steps_and_overload_from_the_start():
+    pts, total = [point(0, 0, 0)], 0
+    for t in range(1, 13):
+        users = 95 if t <= 6 else 100
+        total += 500 if t <= 6 else 495  # 5% more users, 1% less throughput: noise
+        pts.append(point(t, users, total))
+    assert not find_breaking_point(windows(pts, windowed=True))["found"]
+
+    slow = [point(0, 0, 0)] + [point(t, 200, 100 * t, pct=900.0) for t in range(1, 8)]
+    bp = find_breaking_point(windows(slow, windowed=True), p95_limit_ms=500)
+    assert bp["found"] and bp["metSlo"] is False and bp["rps"] == 0
+    from loadgate.analysis import breaking_point_sentence
+    assert "no step met the SLO" in breaking_point_sentence(bp)

@@ -6,9 +6,10 @@ its error rate within the maximum (default SLO: p95 500 ms, 1% errors). The capa
 first break is the first window that:
 - has an error rate over the maximum ("errors"), else
 - has p95 over the limit ("p95 over N ms"), else
-- added users without adding throughput ("throughput plateau"): users grew but throughput
-  grew by less than a quarter as much (relative), and the next window, if any, does not
-  climb more than 5% above the best so far either (one noisy window is not a plateau).
+- added users without adding throughput ("throughput plateau"): users grew by at least 15%
+  over the best window so far (smaller steps drown in noise) but throughput grew by less than
+  a quarter as much (relative), and the next window, if any, does not climb more than 5%
+  above the best so far either (one noisy window is not a plateau).
 The break reports that window's users, throughput, p95 and its start (seconds since the
 run's first history row). A run that never broke reports found=false, its peak throughput
 and the highest user count reached.
@@ -22,6 +23,7 @@ DEFAULT_P95_MS = 500.0
 DEFAULT_MAX_ERROR_RATE = 0.01
 PLATEAU_RELATIVE_GAIN = 0.25  # rps must grow at least this share of the users' growth
 PLATEAU_CONFIRM = 1.05        # ... or the next window must beat the best rps by 5%
+PLATEAU_MIN_USER_GAIN = 0.15  # compare only against a window with clearly fewer users
 
 
 def _fmt(x: float) -> str:
@@ -65,6 +67,7 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
     return {"found": True, "users": w.users, "rps": capacity, "p95Ms": w.p95_ms,
             "atS": w.start_s, "reason": why, "brokeAtRps": w.rps,
             "errorRate": w.error_rate, "lastGoodUsers": best.users if best else 0,
+            "metSlo": best is not None,
             "slo": slo, "windows": table}
 
 
@@ -72,6 +75,8 @@ def _is_plateau(best: Window, w: Window, nxt: Window | None) -> bool:
     if w.users <= best.users or best.rps <= 0:
         return False
     user_gain = w.users / best.users - 1
+    if user_gain < PLATEAU_MIN_USER_GAIN:
+        return False
     rps_gain = w.rps / best.rps - 1
     if rps_gain >= PLATEAU_RELATIVE_GAIN * user_gain:
         return False
@@ -83,5 +88,7 @@ def breaking_point_sentence(bp: dict) -> str:
         return f"No breaking point: {bp.get('reason', 'not computed')}."
     detail = (f"{bp['brokeAtRps']:g} req/s, p95 {_fmt(bp['p95Ms'])} ms"
               if "brokeAtRps" in bp else f"p95 {_fmt(bp['p95Ms'])} ms")
+    capacity = (f"highest throughput within the SLO: {bp['rps']:g} req/s"
+                if bp.get("metSlo", True) else "no step met the SLO")
     return (f"Broke at {bp['users']} users, {_fmt(bp['atS'])} s in ({bp['reason']}: {detail}); "
-            f"highest throughput within the SLO: {bp['rps']:g} req/s.")
+            f"{capacity}.")

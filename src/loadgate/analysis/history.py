@@ -11,7 +11,7 @@ class HistoryPoint:
     users: int                   # users running at that moment
     current_rps: float           # Locust's smoothed rps (~10 s average, lags ~2 s)
     current_fail_per_s: float
-    p50_ms: float                # windowed (~10 s) or cumulative: see LocustResults.history_windowed
+    p50_ms: float                # ~10 s window or cumulative: LocustResults.history_windowed
     p95_ms: float
     p99_ms: float
     max_ms: float

@@ -23,10 +23,11 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
         for a, b in zip(points, points[1:], strict=False)
     ]
     fig, (ax_load, ax_lat) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5))
-    ax_load.plot(ts, rps, color="tab:blue", label="req/s")
+    # A row describes the second that ends at its timestamp: steps drawn "pre".
+    ax_load.step(ts, rps, where="pre", color="tab:blue", label="req/s")
     ax_load.set_ylabel("requests/s")
     ax_users = ax_load.twinx()
-    ax_users.step(ts, [p.users for p in points], where="post", color="tab:gray",
+    ax_users.step(ts, [p.users for p in points], where="pre", color="tab:gray",
                   label="users")
     ax_users.set_ylabel("users")
     kind = "10 s window" if windowed else "cumulative"
@@ -38,11 +39,13 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
     if bp.get("found") and bp.get("atS") is not None:
         for ax in (ax_load, ax_lat):
             ax.axvline(bp["atS"], color="black", linestyle="--", linewidth=1)
+        right_half = bp["atS"] > (ts[-1] if ts else 0) / 2
         ax_load.annotate(f"broke: {bp['users']} users, {bp['reason']}",
-                         xy=(bp["atS"], 0.95), xycoords=("data", "axes fraction"),
-                         fontsize=8, ha="right" if bp["atS"] > (ts[-1] if ts else 0) / 2
-                         else "left", va="top")
-    if bp.get("slo", {}).get("p95Ms"):
+                         xy=(bp["atS"], 0.97), xycoords=("data", "axes fraction"),
+                         fontsize=8, ha="right" if right_half else "left", va="top",
+                         bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+    limit = bp.get("slo", {}).get("p95Ms")
+    if limit and limit <= 1.5 * max((p.p95_ms for p in points), default=0):
         ax_lat.axhline(bp["slo"]["p95Ms"], color="tab:red", linestyle=":", linewidth=1,
                        label="p95 limit")
     lines = ax_load.get_legend_handles_labels()[0] + ax_users.get_legend_handles_labels()[0]

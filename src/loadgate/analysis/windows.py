@@ -130,7 +130,7 @@ def measure(points: list[HistoryPoint], i_start: int, i_end: int, windowed: bool
         error_rate=round(fails / n, 4) if n else 0.0, mean_ms=round(mean, 1), p95_ms=p95)
 
 
-def plateaus(points: list[HistoryPoint], min_window_s: float = 4.0) -> list[tuple[int, int]]:
+def plateaus(points: list[HistoryPoint], min_window_s: float = 3.0) -> list[tuple[int, int]]:
     """(first, last) index ranges of constant users, short ones merged (see module doc)."""
     runs: list[list[int]] = []
     for i, p in enumerate(points):
@@ -151,7 +151,7 @@ def plateaus(points: list[HistoryPoint], min_window_s: float = 4.0) -> list[tupl
 
 
 def windows(points: list[HistoryPoint], windowed: bool,
-            min_window_s: float = 4.0) -> list[Window]:
+            min_window_s: float = 3.0) -> list[Window]:
     """Measured windows in time order (idle plateaus with zero users dropped)."""
     if not points:
         return []

@@ -133,7 +133,8 @@ def read_stats(path: Path) -> tuple[list[StatsRow], StatsRow]:
     if sum(e.requests for e in endpoints) != total.requests:
         raise ResultsUnusable(
             f"{path} is inconsistent: its endpoint rows add up to "
-            f"{sum(e.requests for e in endpoints)} requests but 'Aggregated' says {total.requests}.")
+            f"{sum(e.requests for e in endpoints)} requests but 'Aggregated' says "
+            f"{total.requests}.")
     return endpoints, total
 
 
