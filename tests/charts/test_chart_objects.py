@@ -350,3 +350,33 @@ def test_profiles_target_the_charts_service(server_objs):
         doc = yaml.safe_load(path.read_text())
         url = urlsplit(doc["spec"]["target"]["url"])
         assert (url.hostname, url.port) == (svc["metadata"]["name"], svc["spec"]["ports"][0]["port"]), path
+
+
+@pytest.mark.timeout(180)
+def test_helm_test_script_passes_against_the_real_server(server_objs, model_server):
+    """Run the exact script of the `helm test` Pod against a real uvicorn + model server."""
+    import os
+    import subprocess
+    import sys
+
+    pod = one(server_objs, "Pod")
+    script = pod["spec"]["containers"][0]["command"][-1]
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "BASE_URL": model_server})
+    assert proc.returncode == 0, proc.stderr
+    assert "ok: /health and /embed (dim 384)" in proc.stdout
+
+
+def test_helm_test_script_fails_when_the_server_is_down(server_objs):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = one(server_objs, "Pod")["spec"]["containers"][0]["command"][-1]
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "BASE_URL": f"http://127.0.0.1:{port}"})
+    assert proc.returncode != 0
