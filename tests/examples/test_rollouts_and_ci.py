@@ -152,3 +152,21 @@ def test_workflow_publishes_summary_and_junit_whatever_the_verdict(workflow):
     assert "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in install["run"]
     assert workflow["jobs"]["loadtest"]["timeout-minutes"] <= 60
     assert "pull_request" in workflow["on"]
+
+
+@pytest.mark.parametrize("has_summary", [True, False])
+def test_publish_step_runs(workflow, tmp_path, has_summary):
+    """Run the workflow's publish step in bash, as the runner would."""
+    import os
+
+    step = next(s for s in _steps(workflow) if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+    out = tmp_path / "results" / "ci"
+    out.mkdir(parents=True)
+    if has_summary:
+        (out / "summary.md").write_text("## ramp-up: Pass\n")
+    summary_file = tmp_path / "step-summary.md"
+    summary_file.write_text("")
+    subprocess.run(["bash", "-e", "-c", step["run"]], check=True, timeout=10,
+                   env={**os.environ, "OUT": str(out), "GITHUB_STEP_SUMMARY": str(summary_file)})
+    text = summary_file.read_text()
+    assert ("## ramp-up: Pass" in text) if has_summary else ("No summary.md" in text)
