@@ -68,3 +68,16 @@ def test_small_user_steps_and_overload_from_the_start():
     assert bp["found"] and bp["metSlo"] is False and bp["rps"] == 0
     from loadgate.analysis import breaking_point_sentence
     assert "no step met the SLO" in breaking_point_sentence(bp)
+
+
+def test_drift_compares_first_and_last_minute():
+    from loadgate.analysis import latency_drift
+
+    pts, total = [], 0
+    for t in range(0, 181):
+        total += 50
+        pts.append(point(t, 50, total, pct=100.0 if t < 90 else 150.0))
+    d = latency_drift(pts, windowed=True)
+    assert d["firstMinuteP95Ms"] == 100 and d["lastMinuteP95Ms"] == 150
+    assert d["changePct"] == 50.0 and d["lastMinuteRps"] == 50
+    assert latency_drift(pts[:100], windowed=True) is None  # too short for two minutes
