@@ -124,3 +124,16 @@ def test_chart_readme_carries_the_same_script():
     script = "".join(line[4:] + "\n" if line.strip() else "\n" for line in block.splitlines())
     assert script.rstrip("\n") == LUA.read_text().rstrip("\n"), (
         "charts/loadgate/README.md has a stale copy of examples/argocd/loadtest-health.lua")
+
+
+def test_application_deploys_the_chart_and_only_the_hook():
+    app = yaml.safe_load((LUA.parent / "application.yaml").read_text())
+    assert app["kind"] == "Application" and app["apiVersion"] == "argoproj.io/v1alpha1"
+    chart_src, hook_src = app["spec"]["sources"]
+    repo = LUA.parents[2]
+    assert (repo / chart_src["path"] / "Chart.yaml").is_file()
+    assert chart_src["helm"]["releaseName"] == "model-server"  # Service the hook targets
+    included = sorted((repo / hook_src["path"]).glob(hook_src["directory"]["include"]))
+    assert [p.name for p in included] == ["loadtest-hook.yaml"]
+    hook = yaml.safe_load(included[0].read_text())
+    assert hook["spec"]["target"]["url"].startswith("http://model-server:")
