@@ -1,0 +1,141 @@
+"""Locust master + N worker processes on loopback: the same topology as the Kubernetes Jobs.
+
+Locust is never SIGKILLed: a SIGKILL leaves truncated CSVs and no final Aggregated row. To
+stop early we send SIGTERM to the master, which stops the workers, writes its final CSVs and
+the HTML report, and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from loadgate.loadgen import command
+
+MASTER_EXIT_GRACE_S = 30.0  # after SIGTERM, on top of the spec's stopTimeout
+WORKER_EXIT_GRACE_S = 15.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _with_option(argv: list[str], option: str, value: str) -> list[str]:
+    """argv with `option value` set, replacing any value already given."""
+    out, skip = [], False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if a == option:
+            skip = i + 1 < len(argv)
+            continue
+        if a.startswith(option + "="):
+            continue
+        out.append(a)
+    return [*out, option, value]
+
+
+class LocustCluster:
+    def __init__(self, lt, *, locustfile: Path, out_dir: Path, workers: int, env: dict):
+        self.lt, self.locustfile, self.out = lt, locustfile, out_dir
+        self.n_workers, self.env = workers, env
+        self.csv_prefix = out_dir / "locust"
+        self.html = out_dir / "report.html"
+        self.log_path = out_dir / "locust.log"
+        self.master: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+        self._logs: list = []
+        self.sigterm_sent_at: float | None = None
+
+    def worker_log(self, i: int) -> Path:
+        return self.out / f"locust-worker-{i}.log"
+
+    def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen:
+        f = open(log, "wb")
+        self._logs.append(f)
+        # own session: a terminal Ctrl-C reaches only the runner, which stops Locust in order
+        return subprocess.Popen([sys.executable, "-m", "locust", *argv], stdout=f,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=self.env, start_new_session=True)
+
+    def start(self) -> None:
+        port = free_port()
+        margs = command.master_args(self.lt, locustfile=self.locustfile,
+                                    csv_prefix=str(self.csv_prefix), html=str(self.html),
+                                    expect_workers=self.n_workers, bind_port=port)
+        margs = _with_option(margs, "--master-bind-host", "127.0.0.1")
+        margs = _with_option(margs, "--expect-workers", str(self.n_workers))
+        self.master = self._spawn(margs, self.log_path)
+        wargs = command.worker_args(self.lt, locustfile=self.locustfile,
+                                    master_host="127.0.0.1", master_port=port)
+        for i in range(self.n_workers):
+            self.workers.append(self._spawn(wargs, self.worker_log(i)))
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in [self.master, *self.workers] if p is not None]
+
+    def master_running(self) -> bool:
+        return self.master is not None and self.master.poll() is None
+
+    def dead_workers(self) -> list[int]:
+        return [i for i, w in enumerate(self.workers) if w.poll() is not None]
+
+    def stop(self) -> None:
+        """SIGTERM to the master (again if asked twice): it ends the run cleanly."""
+        if self.master_running():
+            self.master.send_signal(signal.SIGTERM)
+            if self.sigterm_sent_at is None:
+                self.sigterm_sent_at = time.monotonic()
+
+    def stop_grace_over(self) -> bool:
+        """True once the master has had its stop timeout plus a margin to exit after SIGTERM."""
+        if self.sigterm_sent_at is None:
+            return False
+        grace = self.lt.load.stop_timeout_s + MASTER_EXIT_GRACE_S
+        return time.monotonic() - self.sigterm_sent_at > grace
+
+    def finish(self) -> list[str]:
+        """After the master is gone: let workers leave on their own, else SIGTERM them.
+
+        Returns sentences about anything left over."""
+        problems = []
+        deadline = time.monotonic() + WORKER_EXIT_GRACE_S
+        for i, w in enumerate(self.workers):
+            try:
+                w.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.send_signal(signal.SIGTERM)
+                try:
+                    w.wait(timeout=WORKER_EXIT_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    problems.append(f"Locust worker {i} (pid {w.pid}) did not exit after SIGTERM "
+                                    "and is still running")
+        if self.master_running():
+            problems.append(f"the Locust master (pid {self.master.pid}) did not exit after "
+                            "SIGTERM and is still running")
+        for f in self._logs:
+            f.close()
+        return problems
+
+    def log_tail(self, lines: int = 8) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        keep = [ln for ln in text.splitlines() if ln.strip()]
+        return "\n".join(keep[-lines:])
+
+
+def locust_env(config_path: Path) -> dict:
+    from loadgate.spec import CONFIG_ENV
+
+    return {**os.environ, CONFIG_ENV: str(config_path), "PYTHONUNBUFFERED": "1"}

@@ -1,0 +1,95 @@
+"""`loadgate run --serve`: the local model server as a child process for the length of a run."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class ServeError(Exception):
+    """The local server cannot be started; str() says why and what to do."""
+
+
+def host_port(url: str | None) -> tuple[str, int]:
+    """Where --serve listens: the --target's host and port, else 127.0.0.1:8000."""
+    if not url:
+        return DEFAULT_HOST, DEFAULT_PORT
+    parts = urlsplit(url)
+    host = parts.hostname or DEFAULT_HOST
+    if host not in LOOPBACK:
+        raise ServeError(f"--serve starts the model server on this machine, but the target {url} "
+                         "is not a loopback address; use --target http://127.0.0.1:PORT")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ServeError(f"the target {url} has an invalid port") from None
+    return ("127.0.0.1" if host == "localhost" else host), port
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with a clear sentence when something already listens on host:port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ServeError(
+                    f"port {port} on {host} is already taken by another process, so --serve "
+                    f"cannot start the model server there; stop that process, or pass "
+                    f"--target http://{host}:<free port>, or drop --serve to test what is "
+                    "already listening") from None
+            raise ServeError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+class LocalServer:
+    """`python -m uvicorn loadgate.server.app:app` on host:port, output to `log_path`."""
+
+    def __init__(self, host: str, port: int, log_path: Path):
+        self.host, self.port, self.log_path = host, port, log_path
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        check_port_free(self.host, self.port)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        self._log = open(self.log_path, "ab")
+        # own session: a Ctrl-C in the terminal reaches the runner only, which stops us in order
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "loadgate.server.app:app", "--host", self.host,
+             "--port", str(self.port), "--workers", "1", "--log-level", "warning"],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True)
+
+    def exited(self) -> str | None:
+        """None while running; else a sentence for the ready-wait to give up with."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        return (f"the local model server exited with code {self.proc.returncode} before it was "
+                f"ready; see {self.log_path}")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM (the server finishes in-flight requests), wait; kill only if it hangs."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        self.proc = None
