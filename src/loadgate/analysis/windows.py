@@ -12,8 +12,10 @@ What Locust's `_stats_history.csv` gives (one Aggregated row per second):
 Windows: consecutive rows with the same user count form a plateau (one step of a stepped or
 breakpoint load). Plateaus shorter than `min_window_s` (a continuous ramp changes users every
 second) are merged with the following ones until the window is long enough to measure. The
-first interval after a change of users is skipped when the window is long enough, so the
-queue left by the previous step does not blur the new one.
+first second (3 s for plateaus of 8 s or more) after a change of users is skipped, so the
+queue left by the previous step does not blur the new one. In distributed runs the master's
+counters move only when a worker report arrives (every ~3 s), so a window is measured between
+the first and last rows where the counters moved.
 
 p95 of a window:
 - sliding-window history: the 10 s windows ending at the window's last row, at 10 s before
@@ -150,6 +152,12 @@ def plateaus(points: list[HistoryPoint], min_window_s: float = 3.0) -> list[tupl
     return [(a, b) for a, b in merged if points[b].users > 0 or points[a].users > 0]
 
 
+def _fresh(points: list[HistoryPoint], i: int) -> bool:
+    """Did new counts arrive at row i? (A Locust master gets worker reports every ~3 s, so
+    its counters stand still in between; measuring between arrivals avoids that staircase.)"""
+    return i == 0 or points[i].total_requests != points[i - 1].total_requests
+
+
 def windows(points: list[HistoryPoint], windowed: bool,
             min_window_s: float = 3.0) -> list[Window]:
     """Measured windows in time order (idle plateaus with zero users dropped)."""
@@ -160,10 +168,14 @@ def windows(points: list[HistoryPoint], windowed: bool,
     for first, last in plateaus(points, min_window_s):
         if points[last].users == 0:
             continue
-        # Start from the row before the plateau (the change happened after it) or, with room
-        # to spare, from the plateau's first row to skip the transition.
-        start = first if last - first >= 3 else max(first - 1, 0)
-        w = measure(points, start, last, windowed, t0)
+        # The change of users happened after row first-1. Short plateaus are measured from
+        # there; longer ones skip 1 s (or 3 s, a worker report interval) of transition.
+        rows = last - first + 1
+        settle = 0 if rows < 4 else 1 if rows < 8 else 3
+        lo = max(first - 1 + settle, 0)
+        arrivals = [i for i in range(lo, last + 1) if _fresh(points, i)]
+        a, b = (arrivals[0], arrivals[-1]) if len(arrivals) >= 2 else (lo, last)
+        w = measure(points, a, b, windowed, t0)
         if w is not None and w.requests > 0:
             out.append(w)
     return out
