@@ -155,3 +155,16 @@ def test_history_may_be_absent(csv_copy):
     assert summary["breakingPoint"]["found"] is False
     assert "no stats history" in summary["breakingPoint"]["reason"]
     assert any("absent" in n for n in summary["notes"])
+
+
+def test_an_endpoint_without_requests_may_have_na(csv_copy):
+    """N/A is fine where there is nothing to measure (0 requests), an error anywhere else."""
+    f = Path(csv_copy + "_stats.csv")
+    lines = _lines(f)
+    header_len = len(lines[0].split(","))
+    idle = ",".join(["GET", "/idle", "0", "0", "0", "0", "0", "0", "0", "0.0", "0.0"]
+                    + ["N/A"] * (header_len - 11)) + "\n"
+    f.write_text(lines[0] + idle + "".join(lines[1:]))
+    s = analyze("idle", csv_copy, LENIENT)
+    assert s["verdict"] == "Pass", s["reason"]
+    assert any(e["name"] == "/idle" and e["requests"] == 0 for e in s["endpoints"])

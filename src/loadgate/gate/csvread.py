@@ -108,15 +108,20 @@ def _num(path: Path, row: dict, col: str, kind=float):
 
 
 def _stats_row(path: Path, row: dict) -> StatsRow:
+    requests = _num(path, row, "Request Count", int)
+
+    def latency(col: str) -> float:
+        # An entry with no requests has no latencies: Locust writes N/A, which is honest.
+        if requests == 0 and row[col].strip() in ("N/A", ""):
+            return 0.0
+        return _num(path, row, col)
+
     return StatsRow(
-        method=row["Type"].strip(), name=row["Name"].strip(),
-        requests=_num(path, row, "Request Count", int),
+        method=row["Type"].strip(), name=row["Name"].strip(), requests=requests,
         failures=_num(path, row, "Failure Count", int),
         rps=_num(path, row, "Requests/s"),
-        median_ms=_num(path, row, "Median Response Time"),
-        avg_ms=_num(path, row, "Average Response Time"),
-        p50_ms=_num(path, row, "50%"), p95_ms=_num(path, row, "95%"),
-        p99_ms=_num(path, row, "99%"),
+        median_ms=latency("Median Response Time"), avg_ms=latency("Average Response Time"),
+        p50_ms=latency("50%"), p95_ms=latency("95%"), p99_ms=latency("99%"),
     )
 
 
