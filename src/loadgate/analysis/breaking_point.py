@@ -10,8 +10,8 @@ first break is the first window that:
   over the best window so far (smaller steps drown in noise) but throughput grew by less than
   a quarter as much (relative), and the next window, if any, does not climb more than 5%
   above the best so far either (one noisy window is not a plateau).
-The break reports that window's users, throughput, p95 and its start (seconds since the
-run's first history row). A run that never broke reports found=false, its peak throughput
+The break reports that window's users, throughput, p95 and when its user count began
+(seconds since the run's first history row). A run that never broke reports found=false, its peak throughput
 and the highest user count reached.
 """
 
@@ -65,7 +65,7 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
     if why.startswith("throughput plateau"):
         capacity = max(capacity, w.rps)
     return {"found": True, "users": w.users, "rps": capacity, "p95Ms": w.p95_ms,
-            "atS": w.start_s, "reason": why, "brokeAtRps": w.rps,
+            "atS": w.users_since_s, "reason": why, "brokeAtRps": w.rps,
             "errorRate": w.error_rate, "lastGoodUsers": best.users if best else 0,
             "metSlo": best is not None,
             "slo": slo, "windows": table}

@@ -30,6 +30,7 @@ p95 of a window:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from loadgate.analysis.history import HistoryPoint
@@ -50,6 +51,7 @@ class Window:
     error_rate: float
     mean_ms: float
     p95_ms: float
+    users_since_s: float = 0.0  # when this user count began (the last row before it)
 
 
 def _cdf(point: HistoryPoint, x: float) -> float:
@@ -177,5 +179,6 @@ def windows(points: list[HistoryPoint], windowed: bool,
         a, b = (arrivals[0], arrivals[-1]) if len(arrivals) >= 2 else (lo, last)
         w = measure(points, a, b, windowed, t0)
         if w is not None and w.requests > 0:
-            out.append(w)
+            since = round(points[max(first - 1, 0)].t - t0, 1)
+            out.append(dataclasses.replace(w, users_since_s=since))
     return out
