@@ -1,0 +1,25 @@
+"""The LoadTest document: parser/validator, durations, and the config the load generator reads."""
+
+from loadgate.spec.config import CONFIG_ENV, to_config
+from loadgate.spec.durations import DurationError, format_duration, parse_duration
+from loadgate.spec.model import (
+    API_VERSION,
+    KIND,
+    Baseline,
+    Breakpoint,
+    Load,
+    LoadTest,
+    LocustfileRef,
+    Scenario,
+    Stage,
+    Target,
+    Thresholds,
+    Timeouts,
+)
+from loadgate.spec.parser import SpecError, load_file, parse
+
+__all__ = [
+    "API_VERSION", "CONFIG_ENV", "KIND", "Baseline", "Breakpoint", "DurationError", "Load",
+    "LoadTest", "LocustfileRef", "Scenario", "SpecError", "Stage", "Target", "Thresholds",
+    "Timeouts", "format_duration", "load_file", "parse", "parse_duration", "to_config",
+]

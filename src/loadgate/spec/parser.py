@@ -1,0 +1,386 @@
+"""The one LoadTest validator: a manifest dict -> `LoadTest`, or `SpecError` listing every problem.
+
+Rules mirror the CRD schema (charts/loadgate/crds/loadtests.loadgate.dev.yaml) and stay simple:
+types, ranges, unknown keys, and exactly one load mode. Errors are collected, not raised one by
+one, so a user fixes a manifest in one go.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from pathlib import Path
+
+from loadgate.spec.durations import DurationError, parse_duration
+from loadgate.spec.model import (
+    API_VERSION,
+    KIND,
+    Baseline,
+    Breakpoint,
+    Load,
+    LoadTest,
+    LocustfileRef,
+    Scenario,
+    Stage,
+    Target,
+    Thresholds,
+    Timeouts,
+)
+
+MAX_USERS = 100_000
+MAX_WORKERS = 100
+MAX_TEXTS_PER_REQUEST = 64  # the model server's default max_texts_per_request
+_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+class SpecError(ValueError):
+    """Every problem of a LoadTest, each as (field path, message)."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = list(errors)
+        super().__init__("\n".join(f"{path}: {msg}" if path else msg for path, msg in errors))
+
+
+_MISSING = object()
+
+
+class _Reader:
+    """Typed field access that records errors with their path instead of raising."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, str]] = []
+
+    def error(self, path: str, msg: str) -> None:
+        self.errors.append((path, msg))
+
+    def mapping(self, value, path: str, allowed: set[str] | None = None) -> dict | None:
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping, not {_kind(value)}")
+            return None
+        if allowed is not None:
+            for key in value:
+                if key not in allowed:
+                    self.error(f"{path}.{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def integer(self, d: dict, key: str, path: str, *, minimum: int | None = None,
+                maximum: int | None = None, default=_MISSING):
+        where = f"{path}.{key}"
+        if key not in d:
+            if default is _MISSING:
+                self.error(where, "is required")
+            return None if default is _MISSING else default
+        v = d[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            else:
+                self.error(where, f"must be an integer, not {v!r}")
+                return None
+        return self._range(v, where, minimum, maximum)
+
+    def number(self, d: dict, key: str, path: str, *, minimum: float | None = None,
+               maximum: float | None = None, positive: bool = False, default=_MISSING):
+        where = f"{path}.{key}"
+        if key not in d:
+            if default is _MISSING:
+                self.error(where, "is required")
+            return None if default is _MISSING else default
+        v = d[key]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            self.error(where, f"must be a number, not {v!r}")
+            return None
+        if positive and v <= 0:
+            self.error(where, f"must be > 0, not {v!r}")
+            return None
+        return self._range(float(v), where, minimum, maximum)
+
+    def _range(self, v, where: str, minimum, maximum):
+        if minimum is not None and v < minimum:
+            self.error(where, f"must be >= {minimum}, not {v!r}")
+            return None
+        if maximum is not None and v > maximum:
+            self.error(where, f"must be <= {maximum}, not {v!r}")
+            return None
+        return v
+
+    def duration(self, d: dict, key: str, path: str, *, positive: bool = True, default=_MISSING):
+        where = f"{path}.{key}"
+        if key not in d:
+            if default is _MISSING:
+                self.error(where, "is required")
+            return None if default is _MISSING else default
+        try:
+            seconds = parse_duration(d[key])
+        except DurationError as e:
+            self.error(where, str(e))
+            return None
+        if positive and seconds <= 0:
+            self.error(where, f"must be longer than 0s, not {d[key]!r}")
+            return None
+        return seconds
+
+    def string(self, d: dict, key: str, path: str, *, default=_MISSING, max_len: int = 253):
+        where = f"{path}.{key}"
+        if key not in d:
+            if default is _MISSING:
+                self.error(where, "is required")
+            return None if default is _MISSING else default
+        v = d[key]
+        if not isinstance(v, str) or not v.strip():
+            self.error(where, f"must be a non-empty string, not {v!r}")
+            return None
+        if len(v) > max_len:
+            self.error(where, f"must be at most {max_len} characters")
+            return None
+        return v
+
+
+def _kind(value) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(
+        type(value), type(value).__name__)
+
+
+def parse(doc: dict) -> LoadTest:
+    """Validate a whole LoadTest manifest (apiVersion/kind/metadata/spec[/status])."""
+    r = _Reader()
+    if r.mapping(doc, "(document)") is None:
+        raise SpecError(r.errors)
+    for key in doc:
+        if key not in {"apiVersion", "kind", "metadata", "spec", "status"}:
+            r.error(str(key), "unknown field (allowed: apiVersion, kind, metadata, spec, status)")
+    if doc.get("apiVersion") != API_VERSION:
+        r.error("apiVersion", f"must be {API_VERSION!r}, not {doc.get('apiVersion')!r}")
+    if doc.get("kind") != KIND:
+        r.error("kind", f"must be {KIND!r}, not {doc.get('kind')!r}")
+    name, namespace = None, "default"
+    meta = r.mapping(doc.get("metadata"), "metadata")
+    if meta is not None:
+        name = r.string(meta, "name", "metadata")
+        namespace = r.string(meta, "namespace", "metadata", default="default")
+    spec = r.mapping(doc.get("spec"), "spec", {
+        "target", "load", "workers", "scenario", "locustfile", "thresholds", "baseline",
+        "timeouts", "ttlSecondsAfterFinished"})
+    if spec is None:
+        raise SpecError(r.errors)
+
+    target = _target(r, spec)
+    load = _load(r, spec)
+    workers = r.integer(spec, "workers", "spec", minimum=1, maximum=MAX_WORKERS, default=1)
+    scenario = _scenario(r, spec)
+    locustfile = _locustfile(r, spec)
+    thresholds = (_thresholds(r, spec["thresholds"], "spec.thresholds", nested=True)
+                  if "thresholds" in spec else Thresholds())
+    baseline = _baseline(r, spec)
+    timeouts = _timeouts(r, spec)
+    ttl = r.integer(spec, "ttlSecondsAfterFinished", "spec", minimum=0, default=86400)
+    if r.errors:
+        raise SpecError(r.errors)
+    return LoadTest(name=name, namespace=namespace, target=target, load=load, workers=workers,
+                    scenario=scenario, locustfile=locustfile, thresholds=thresholds,
+                    baseline=baseline, timeouts=timeouts, ttl_seconds_after_finished=ttl,
+                    raw_spec=copy.deepcopy(spec))
+
+
+def _target(r: _Reader, spec: dict) -> Target | None:
+    if "target" not in spec:
+        r.error("spec.target", "is required (at least target.url)")
+        return None
+    t = r.mapping(spec["target"], "spec.target", {"url", "healthPath", "readyTimeout"})
+    if t is None:
+        return None
+    url = r.string(t, "url", "spec.target", max_len=2048)
+    if url is not None and not _URL.match(url):
+        r.error("spec.target.url", f"must be an http(s) URL like http://model-server:8000, not {url!r}")
+    health = r.string(t, "healthPath", "spec.target", default="/health")
+    if health is not None and not health.startswith("/"):
+        r.error("spec.target.healthPath", f"must start with '/', not {health!r}")
+    ready = r.duration(t, "readyTimeout", "spec.target", positive=False, default=300.0)
+    return Target(url=url, health_path=health, ready_timeout_s=ready)
+
+
+def _load(r: _Reader, spec: dict) -> Load | None:
+    path = "spec.load"
+    if "load" not in spec:
+        r.error(path, "is required (users/spawnRate/runTime, stages or breakpoint)")
+        return None
+    d = r.mapping(spec["load"], path,
+                  {"users", "spawnRate", "runTime", "stages", "breakpoint", "stopTimeout"})
+    if d is None:
+        return None
+    stop = r.duration(d, "stopTimeout", path, positive=False, default=10.0)
+    modes = [k for k in ("users", "stages", "breakpoint") if k in d]
+    if len(modes) != 1:
+        found = f"found {' and '.join(modes)}" if modes else "found none"
+        r.error(path, f"set exactly one of users (with spawnRate, runTime), stages or "
+                      f"breakpoint; {found}")
+        return None
+    if modes[0] != "users":
+        for key in ("spawnRate", "runTime"):
+            if key in d:
+                r.error(f"{path}.{key}", f"goes with load.users only, not with load.{modes[0]}")
+    if modes[0] == "users":
+        users = r.integer(d, "users", path, minimum=1, maximum=MAX_USERS)
+        rate = r.number(d, "spawnRate", path, positive=True, default=None)
+        run_time = r.duration(d, "runTime", path)
+        if rate is None and users is not None:
+            rate = float(users)  # default: all users at once
+        return Load(users=users, spawn_rate=rate, run_time_s=run_time, stop_timeout_s=stop)
+    if modes[0] == "stages":
+        return Load(stages=_stages(r, d["stages"], f"{path}.stages"), stop_timeout_s=stop)
+    return Load(breakpoint=_breakpoint(r, d["breakpoint"], f"{path}.breakpoint"),
+                stop_timeout_s=stop)
+
+
+def _stages(r: _Reader, value, path: str) -> tuple[Stage, ...] | None:
+    if not isinstance(value, list) or not value:
+        r.error(path, f"must be a non-empty list of {{duration, users, spawnRate}}, not {value!r}")
+        return None
+    stages, previous = [], 0
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        s = r.mapping(item, where, {"duration", "users", "spawnRate"})
+        if s is None:
+            continue
+        duration = r.duration(s, "duration", where)
+        users = r.integer(s, "users", where, minimum=0, maximum=MAX_USERS)
+        rate = r.number(s, "spawnRate", where, positive=True, default=None)
+        if users is not None:
+            if rate is None:
+                rate = float(max(1, abs(users - previous)))  # reach the stage in about 1 s
+            previous = users
+        stages.append(Stage(duration_s=duration, users=users, spawn_rate=rate))
+    if stages and all(s.users == 0 for s in stages if s.users is not None):
+        r.error(path, "at least one stage needs users > 0")
+    return tuple(stages)
+
+
+def _breakpoint(r: _Reader, value, path: str) -> Breakpoint | None:
+    b = r.mapping(value, path, {"startUsers", "stepUsers", "stepDuration", "maxUsers", "spawnRate"})
+    if b is None:
+        return None
+    start = r.integer(b, "startUsers", path, minimum=1, maximum=MAX_USERS)
+    step = r.integer(b, "stepUsers", path, minimum=1, maximum=MAX_USERS)
+    step_duration = r.duration(b, "stepDuration", path)
+    max_users = r.integer(b, "maxUsers", path, minimum=1, maximum=MAX_USERS)
+    rate = r.number(b, "spawnRate", path, positive=True, default=None)
+    if start is not None and max_users is not None and max_users < start:
+        r.error(f"{path}.maxUsers", f"must be >= startUsers ({start}), not {max_users}")
+    if rate is None and step is not None:
+        rate = float(step)
+    return Breakpoint(start_users=start, step_users=step, step_duration_s=step_duration,
+                      max_users=max_users, spawn_rate=rate)
+
+
+def _range_pair(r: _Reader, d: dict, key: str, path: str, default: tuple[int, int]):
+    where = f"{path}.{key}"
+    if key not in d:
+        return default
+    v = d[key]
+    ok = (isinstance(v, list) and len(v) == 2
+          and all(isinstance(x, int) and not isinstance(x, bool) for x in v))
+    if not ok:
+        r.error(where, f"must be [min, max] texts per request, not {v!r}")
+        return default
+    lo, hi = v
+    if not 1 <= lo <= hi <= MAX_TEXTS_PER_REQUEST:
+        r.error(where, f"must satisfy 1 <= min <= max <= {MAX_TEXTS_PER_REQUEST}, not {v!r}")
+        return default
+    return (lo, hi)
+
+
+def _scenario(r: _Reader, spec: dict) -> Scenario:
+    if "scenario" not in spec:
+        return Scenario()
+    path = "spec.scenario"
+    s = r.mapping(spec["scenario"], path, {"weights", "singleTexts", "batchTexts"})
+    if s is None:
+        return Scenario()
+    weights = Scenario().weights
+    if "weights" in s:
+        w = r.mapping(s["weights"], f"{path}.weights", set(weights))
+        if w is not None:
+            weights = {k: r.integer(w, k, f"{path}.weights", minimum=0, default=0) for k in weights}
+            if all(isinstance(x, int) for x in weights.values()) and sum(weights.values()) == 0:
+                r.error(f"{path}.weights", "at least one weight must be > 0")
+    return Scenario(weights=weights,
+                    single_texts=_range_pair(r, s, "singleTexts", path, (1, 2)),
+                    batch_texts=_range_pair(r, s, "batchTexts", path, (8, 16)))
+
+
+def _locustfile(r: _Reader, spec: dict) -> LocustfileRef | None:
+    if "locustfile" not in spec:
+        return None
+    path = "spec.locustfile"
+    d = r.mapping(spec["locustfile"], path, {"configMapRef"})
+    if d is None:
+        return None
+    if "configMapRef" not in d:
+        r.error(f"{path}.configMapRef", "is required")
+        return None
+    ref = r.mapping(d["configMapRef"], f"{path}.configMapRef", {"name", "key"})
+    if ref is None:
+        return None
+    name = r.string(ref, "name", f"{path}.configMapRef")
+    key = r.string(ref, "key", f"{path}.configMapRef", default="locustfile.py")
+    return LocustfileRef(config_map_name=name, key=key)
+
+
+def _thresholds(r: _Reader, value, path: str, *, nested: bool) -> Thresholds:
+    allowed = {"p95Ms", "p99Ms", "maxErrorRate", "minRps"} | ({"endpoints"} if nested else set())
+    d = r.mapping(value, path, allowed)
+    if d is None:
+        return Thresholds()
+    endpoints: dict[str, Thresholds] = {}
+    if nested and "endpoints" in d:
+        eps = r.mapping(d["endpoints"], f"{path}.endpoints")
+        for name, sub in (eps or {}).items():
+            endpoints[str(name)] = _thresholds(r, sub, f"{path}.endpoints[{name!r}]", nested=False)
+    return Thresholds(
+        p95_ms=r.number(d, "p95Ms", path, positive=True, default=None),
+        p99_ms=r.number(d, "p99Ms", path, positive=True, default=None),
+        max_error_rate=r.number(d, "maxErrorRate", path, minimum=0, maximum=1, default=None),
+        min_rps=r.number(d, "minRps", path, minimum=0, default=None),
+        endpoints=endpoints)
+
+
+def _baseline(r: _Reader, spec: dict) -> Baseline | None:
+    if "baseline" not in spec:
+        return None
+    path = "spec.baseline"
+    d = r.mapping(spec["baseline"], path, {"loadTestRef", "maxRegressionPct"})
+    if d is None:
+        return None
+    return Baseline(load_test_ref=r.string(d, "loadTestRef", path),
+                    max_regression_pct=r.number(d, "maxRegressionPct", path, minimum=0,
+                                                default=10.0))
+
+
+def _timeouts(r: _Reader, spec: dict) -> Timeouts:
+    if "timeouts" not in spec:
+        return Timeouts()
+    path = "spec.timeouts"
+    d = r.mapping(spec["timeouts"], path, {"workersConnect", "deadline"})
+    if d is None:
+        return Timeouts()
+    return Timeouts(workers_connect_s=r.duration(d, "workersConnect", path, default=120.0),
+                    deadline_s=r.duration(d, "deadline", path, default=1800.0))
+
+
+def load_file(path) -> LoadTest:
+    """Read a YAML file holding exactly one LoadTest document; SpecError for anything wrong."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpecError([("", f"cannot read LoadTest file {str(p)!r}: {e.strerror or e}")]) from e
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        raise SpecError([("", f"{p}: not valid YAML: {e}")]) from e
+    if len(docs) != 1:
+        raise SpecError([("", f"{p}: expected exactly one LoadTest document, found {len(docs)}")])
+    return parse(docs[0])
