@@ -32,15 +32,19 @@ class NotFound(Exception):
     pass
 
 
-def load_config() -> None:
-    """Configure the module's client once (in-cluster, else kubeconfig)."""
+def load_config(config_file: str | None = None) -> None:
+    """Configure the module's client (in-cluster, else kubeconfig / KUBECONFIG)."""
     global _client
     with _lock:
+        configuration = kubernetes.client.Configuration()
         try:
-            kubernetes.config.load_incluster_config()
+            if config_file:
+                raise kubernetes.config.ConfigException("explicit kubeconfig")
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
         except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config()
-        _client = kubernetes.client.ApiClient()
+            kubernetes.config.load_kube_config(config_file=config_file,
+                                               client_configuration=configuration)
+        _client = kubernetes.client.ApiClient(configuration)
 
 
 def reset() -> None:
@@ -59,16 +63,17 @@ def client() -> kubernetes.client.ApiClient:
 def request(method: str, path: str, *, body=None, query: dict | None = None,
             content_type: str = "application/json"):
     api = client()
-    try:
-        resp = api.call_api(
-            path, method, query_params=list((query or {}).items()),
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            body=body, auth_settings=["BearerToken"], _preload_content=False,
-            _return_http_data_only=True)
-    except ApiException as e:
-        if e.status == 404:
-            raise NotFound(path) from e
-        raise
+    m, url, headers, payload, post = api.param_serialize(
+        method, path, query_params=list((query or {}).items()),
+        header_params={"Accept": "application/json", "Content-Type": content_type},
+        body=body, auth_settings=["BearerToken"])
+    resp = api.call_api(m, url, header_params=headers, body=payload, post_params=post,
+                        _request_timeout=30)
+    resp.read()
+    if resp.status == 404:
+        raise NotFound(path)
+    if not 200 <= resp.status < 300:
+        raise ApiException(http_resp=resp)
     data = resp.data
     return json.loads(data) if data else None
 
@@ -88,6 +93,14 @@ def list_(api_version: str, kind: str, namespace: str, label_selector: str) -> l
     doc = request("GET", collection(api_version, kind, namespace),
                   query={"labelSelector": label_selector})
     return list((doc or {}).get("items") or [])
+
+
+def patch(api_version: str, kind: str, namespace: str, name: str, body: dict, *,
+          subresource: str = "") -> dict:
+    path = f"{collection(api_version, kind, namespace)}/{quote(name)}"
+    if subresource:
+        path += f"/{subresource}"
+    return request("PATCH", path, body=body, content_type="application/merge-patch+json")
 
 
 def create(obj: dict) -> tuple[dict, bool]:
