@@ -23,11 +23,8 @@ def crd_schema() -> dict:
 def validate_loadtest(doc: dict) -> None:
     """Raise if doc is not a LoadTest the API server and loadgate would both accept."""
     assert doc["apiVersion"] == "loadgate.dev/v1alpha1" and doc["kind"] == "LoadTest"
-    try:
-        from loadgate.spec import parse
-    except ImportError:
-        parse = None
-    if parse is not None:
-        parse(doc)  # raises SpecError listing every problem
+    from loadgate.spec import parse
+
+    parse(doc)  # raises SpecError listing every problem
     # OpenAPI v3 as Kubernetes uses it is closest to draft 4 (boolean exclusiveMinimum)
     jsonschema.Draft4Validator(crd_schema()).validate({"spec": doc["spec"]})

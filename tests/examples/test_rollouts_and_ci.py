@@ -170,3 +170,13 @@ def test_publish_step_runs(workflow, tmp_path, has_summary):
                    env={**os.environ, "OUT": str(out), "GITHUB_STEP_SUMMARY": str(summary_file)})
     text = summary_file.read_text()
     assert ("## ramp-up: Pass" in text) if has_summary else ("No summary.md" in text)
+
+
+def test_crd_check_rejects_a_bad_loadtest(analysis):
+    """validate_loadtest must be able to fail: a LoadTest with no load at all."""
+    lt = yaml.safe_load(analysis["ConfigMap"]["data"]["loadtest.yaml"])
+    lt["metadata"]["name"] = "x"
+    lt["spec"]["target"]["url"] = "http://model-server-preview:8000"
+    del lt["spec"]["load"]
+    with pytest.raises(Exception, match="load"):
+        validate_loadtest(lt)
