@@ -62,3 +62,6 @@ def test_exit_2_unusable_or_bad_input(csv_copy, tmp_path):
     assert r.returncode == 2 and "p95Ms" in r.stderr
     r = gate("--csv-prefix", str(tmp_path / "nothing"))
     assert r.returncode == 2 and "was not found" in r.stderr
+    # the directory given instead of the prefix: the sentence says which prefix was meant
+    r = gate("--csv-prefix", str(Path(csv_copy).parent))
+    assert r.returncode == 2 and f"probably {csv_copy}." in r.stderr

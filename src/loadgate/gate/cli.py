@@ -98,10 +98,14 @@ def main(args) -> int:
         return EXIT_CODES["Error"]
     pct = args.max_regression_pct if args.max_regression_pct is not None else spec_pct
     name = args.name or Path(args.csv_prefix).parent.name or Path(args.csv_prefix).name
-    summary = analyze(name, args.csv_prefix, thresholds, baseline=baseline,
-                      max_regression_pct=pct, out_dir=args.out)
-    if args.json:
-        write_summary_json(summary, args.json)
+    try:
+        summary = analyze(name, args.csv_prefix, thresholds, baseline=baseline,
+                          max_regression_pct=pct, out_dir=args.out)
+        if args.json:
+            write_summary_json(summary, args.json)
+    except OSError as e:  # the results were read; the reports could not be written
+        print(f"loadgate gate: cannot write the reports: {e}.", file=sys.stderr)
+        return EXIT_CODES["Error"]
     print(format_verdict(summary))
     if summary["verdict"] == "Error":
         print(summary["reason"], file=sys.stderr)

@@ -185,6 +185,12 @@ def read_results(prefix: str | Path) -> LocustResults:
     """Read and check a whole result set; raises ResultsUnusable with one sentence."""
     prefix = str(prefix)
     stats_path = Path(prefix + "_stats.csv")
+    if not stats_path.exists() and Path(prefix).is_dir():
+        found = sorted(Path(prefix).glob("*_stats.csv"))
+        if found:  # a common slip: the directory instead of the prefix
+            hint = str(found[0])[: -len("_stats.csv")]
+            raise ResultsUnusable(f"{stats_path} was not found: {prefix} is a directory, "
+                                  f"so the prefix is probably {hint}.")
     endpoints, total = read_stats(stats_path)
     failures = [
         {"method": r["Method"], "name": r["Name"], "error": r["Error"],
