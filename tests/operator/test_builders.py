@@ -1,0 +1,217 @@
+"""Pure builders: whole-dict comparisons for each child and each spec variant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from loadgate.loadgen.command import master_args, worker_args
+from loadgate_operator import builders, names
+from loadgate_operator.settings import OperatorSettings
+
+from loadgate.loadgen import LOCUSTFILE
+from loadgate.spec import parse, to_config
+
+SETTINGS = OperatorSettings(runner_image="reg.example/loadgate:1.2", image_pull_policy="Always",
+                            storage_class="fast", storage_size="2Gi")
+SHARED = OperatorSettings(results_claim="loadgate-results")
+
+LOADS = {
+    "constant": {"users": 20, "spawnRate": 5, "runTime": "1m", "stopTimeout": "5s"},
+    "stages": {"stages": [{"duration": "30s", "users": 10, "spawnRate": 10},
+                          {"duration": "1m", "users": 40, "spawnRate": 5}]},
+    "breakpoint": {"breakpoint": {"startUsers": 5, "stepUsers": 5, "stepDuration": "15s",
+                                  "maxUsers": 100}},
+}
+
+
+def doc(name="ramp", load="constant", **extra) -> dict:
+    spec = {"target": {"url": "http://model-server:8000", "readyTimeout": "2m"},
+            "load": LOADS[load], "workers": 3, "thresholds": {"p95Ms": 500},
+            "timeouts": {"workersConnect": "1m", "deadline": "20m"},
+            "ttlSecondsAfterFinished": 3600}
+    spec.update(extra)
+    return {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
+            "metadata": {"name": name, "namespace": "perf"}, "spec": spec}
+
+
+def labels(component, name="ramp"):
+    return {"app.kubernetes.io/name": "loadgate", "app.kubernetes.io/instance": name,
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/managed-by": "loadgate-operator", "loadgate.dev/loadtest": name}
+
+
+POD_SEC = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+           "seccompProfile": {"type": "RuntimeDefault"}}
+CTR_SEC = {"runAsNonRoot": True, "runAsUser": 10001, "readOnlyRootFilesystem": True,
+           "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+           "seccompProfile": {"type": "RuntimeDefault"}}
+ENV = [{"name": "LOADGATE_CONFIG", "value": "/config/config.json"},
+       {"name": "HOME", "value": "/tmp"},
+       {"name": "MPLCONFIGDIR", "value": "/tmp/.cache/matplotlib"},
+       {"name": "PYTHONUNBUFFERED", "value": "1"}]
+
+
+def job(name, component, pod_spec, parallelism=1, lt_name="ramp"):
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "namespace": "perf", "labels": labels(component, lt_name)},
+            "spec": {"backoffLimit": 0, "parallelism": parallelism, "completions": parallelism,
+                     "ttlSecondsAfterFinished": 3600, "activeDeadlineSeconds": 1200,
+                     "template": {"metadata": {"labels": labels(component, lt_name)}, "spec": {
+                         "restartPolicy": "Never", "automountServiceAccountToken": False,
+                         "enableServiceLinks": False, "securityContext": POD_SEC,
+                         **pod_spec}}}}
+
+
+def container(name, command, mounts, resources, settings=SETTINGS, **extra):
+    return {"name": name, "image": settings.runner_image,
+            "imagePullPolicy": settings.image_pull_policy, "command": command, "env": ENV,
+            "volumeMounts": mounts, "resources": resources, "securityContext": CTR_SEC,
+            "terminationMessagePolicy": "File", **extra}
+
+
+CONFIG_MOUNT = {"name": "config", "mountPath": "/config", "readOnly": True}
+TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
+RESULTS_MOUNT = {"name": "results", "mountPath": "/results"}
+CONFIG_VOL = {"name": "config", "configMap": {"name": "ramp-config"}}
+TMP_VOL = {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
+RESULTS_VOL = {"name": "results", "persistentVolumeClaim": {"claimName": "ramp-results"}}
+
+
+@pytest.mark.parametrize("load", sorted(LOADS))
+def test_master_job_per_load_mode(load):
+    lt = parse(doc(load=load))
+    args = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
+                       html="/results/report.html", expect_workers=3, bind_port=5557)
+    assert builders.build_master_job(lt, SETTINGS) == job("ramp-master", "master", {
+        "initContainers": [container(
+            "wait-for-target",
+            ["python", "-m", "loadgate.runner.ready", "http://model-server:8000/health",
+             "--timeout", "120"], [TMP_MOUNT], builders.RESOURCES["wait"])],
+        "containers": [container("master", ["locust", *args],
+                                 [CONFIG_MOUNT, TMP_MOUNT, RESULTS_MOUNT],
+                                 builders.RESOURCES["master"],
+                                 ports=[{"name": "locust", "containerPort": 5557}])],
+        "volumes": [CONFIG_VOL, TMP_VOL, RESULTS_VOL]})
+
+
+@pytest.mark.parametrize("load", sorted(LOADS))
+def test_worker_job_per_load_mode(load):
+    lt = parse(doc(load=load))
+    args = worker_args(lt, locustfile="/config/locustfile.py", master_host="ramp-master",
+                       master_port=5557)
+    assert builders.build_worker_job(lt, SETTINGS) == job("ramp-workers", "workers", {
+        "containers": [container("worker", ["locust", *args], [CONFIG_MOUNT, TMP_MOUNT],
+                                 builders.RESOURCES["workers"])],
+        "volumes": [CONFIG_VOL, TMP_VOL]}, parallelism=3)
+
+
+@pytest.mark.parametrize("load", sorted(LOADS))
+def test_configmap_per_load_mode(load):
+    d = doc(load=load)
+    lt = parse(d)
+    assert builders.build_configmap(lt) == {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "ramp-config", "namespace": "perf", "labels": labels("config")},
+        "data": {"config.json": json.dumps(to_config(lt), indent=2, sort_keys=True),
+                 "loadtest.json": json.dumps(d, indent=2, sort_keys=True),
+                 "locustfile.py": LOCUSTFILE.read_text()}}
+    # the collector parses loadtest.json back into the same LoadTest
+    assert parse(json.loads(builders.build_configmap(lt)["data"]["loadtest.json"])) == lt
+
+
+def test_user_locustfile_mounts_their_configmap():
+    lt = parse(doc(locustfile={"configMapRef": {"name": "my-lf", "key": "traffic.py"}}))
+    cm = builders.build_configmap(lt)
+    assert sorted(cm["data"]) == ["config.json", "loadtest.json"]  # no built-in locustfile
+    user_mount = {"name": "locustfile", "mountPath": "/locustfile", "readOnly": True}
+    user_vol = {"name": "locustfile", "configMap": {"name": "my-lf"}}
+    args = worker_args(lt, locustfile="/locustfile/traffic.py", master_host="ramp-master",
+                       master_port=5557)
+    assert builders.build_worker_job(lt, SETTINGS) == job("ramp-workers", "workers", {
+        "containers": [container("worker", ["locust", *args],
+                                 [CONFIG_MOUNT, TMP_MOUNT, user_mount],
+                                 builders.RESOURCES["workers"])],
+        "volumes": [CONFIG_VOL, TMP_VOL, user_vol]}, parallelism=3)
+    master = builders.build_master_job(lt, SETTINGS)["spec"]["template"]["spec"]
+    assert master["containers"][0]["command"] == ["locust", *master_args(
+        lt, locustfile="/locustfile/traffic.py", csv_prefix="/results/locust",
+        html="/results/report.html", expect_workers=3, bind_port=5557)]
+    assert master["volumes"] == [CONFIG_VOL, TMP_VOL, user_vol, RESULTS_VOL]
+
+
+def test_results_pvc_and_service():
+    lt = parse(doc())
+    assert builders.build_results_pvc(lt, SETTINGS) == {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "ramp-results", "namespace": "perf", "labels": labels("results")},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
+                 "resources": {"requests": {"storage": "2Gi"}}}}
+    assert builders.build_master_service(lt) == {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "ramp-master", "namespace": "perf", "labels": labels("master")},
+        "spec": {"selector": {"loadgate.dev/loadtest": "ramp",
+                              "app.kubernetes.io/managed-by": "loadgate-operator",
+                              "app.kubernetes.io/component": "master"},
+                 "publishNotReadyAddresses": True,
+                 "ports": [{"name": "locust", "port": 5557, "targetPort": 5557,
+                            "protocol": "TCP"}]}}
+    assert builders.results_path(lt, SETTINGS) == "pvc/ramp-results/ramp"
+
+
+def test_shared_claim_uses_subpath_and_no_pvc():
+    lt = parse(doc())
+    assert builders.build_results_pvc(lt, SHARED) is None
+    assert [c["kind"] for c in builders.build_children(lt, SHARED)] == [
+        "ConfigMap", "Service", "Job", "Job"]
+    assert builders.results_path(lt, SHARED) == "pvc/loadgate-results/ramp"
+    shared_vol = {"name": "results",
+                  "persistentVolumeClaim": {"claimName": "loadgate-results"}}
+    assert builders.build_collector_job(lt, SHARED) == job("ramp-collector", "collector", {
+        "containers": [container(
+            "collector", ["loadgate", "collect", "--config", "/config/loadtest.json",
+                          "--results", "/results", "--termination-log", "/dev/termination-log"],
+            [CONFIG_MOUNT, TMP_MOUNT, {**RESULTS_MOUNT, "subPath": "ramp"}],
+            builders.RESOURCES["collector"], settings=SHARED)],
+        "volumes": [CONFIG_VOL, TMP_VOL, shared_vol]})
+
+
+def test_collector_with_baseline():
+    lt = parse(doc(baseline={"loadTestRef": "ramp-prev", "maxRegressionPct": 5}))
+    base = {"name": "ramp-prev", "summary": {"rps": 10.0, "p95Ms": 100}}
+    cm = builders.build_configmap(lt, baseline=base)
+    assert json.loads(cm["data"]["baseline.json"]) == base
+    cmd = builders.build_collector_job(lt, SETTINGS, with_baseline=True)[
+        "spec"]["template"]["spec"]["containers"][0]["command"]
+    assert cmd[-2:] == ["--baseline", "/config/baseline.json"]
+
+
+def test_children_in_creation_order_with_standard_labels():
+    lt = parse(doc())
+    kids = builders.build_children(lt, SETTINGS)
+    assert [(c["kind"], c["metadata"]["name"]) for c in kids] == [
+        ("ConfigMap", "ramp-config"), ("PersistentVolumeClaim", "ramp-results"),
+        ("Service", "ramp-master"), ("Job", "ramp-master"), ("Job", "ramp-workers")]
+    for c in kids:
+        assert c["metadata"]["labels"]["loadgate.dev/loadtest"] == "ramp"
+
+
+def test_long_names_truncate_with_hash():
+    long = "a" * 60
+    n1, n2 = names.master(long), names.master(long + "b")
+    assert len(n1) <= 63 and len(n2) <= 63 and n1 != n2
+    assert names.master("short") == "short-master"
+    assert names.labels(long, "master")["loadgate.dev/loadtest"] == names.truncate(long)
+    with pytest.raises(ValueError):
+        names.child_name("x", "sidecar")
+
+
+def test_settings_from_env():
+    assert OperatorSettings.from_env({}) == OperatorSettings()
+    s = OperatorSettings.from_env({"LOADGATE_RUNNER_IMAGE": "r/x:1",
+                                   "LOADGATE_RESULTS_CLAIM": "shared",
+                                   "LOADGATE_ACCESS_MODE": "ReadWriteMany"})
+    assert (s.runner_image, s.results_claim, s.access_mode) == ("r/x:1", "shared",
+                                                                "ReadWriteMany")
+    with pytest.raises(ValueError, match="LOADGATE_ACCESS_MODE"):
+        OperatorSettings.from_env({"LOADGATE_ACCESS_MODE": "Sometimes"})
