@@ -1,0 +1,186 @@
+"""The LoadTest CRD: a valid apiextensions.k8s.io/v1 object whose schema accepts every profile
+and rejects bad CRs (structural checks with jsonschema; the CEL rules checked by hand)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_PATH = ROOT / "charts" / "loadgate" / "crds" / "loadtests.loadgate.dev.yaml"
+PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
+
+
+def crd() -> dict:
+    return yaml.safe_load(CRD_PATH.read_text())
+
+
+def openapi_to_jsonschema(node):
+    """OpenAPI v3 (Kubernetes flavour) -> draft-4 JSON Schema: nullable, drop x-kubernetes-*."""
+    if isinstance(node, list):
+        return [openapi_to_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: openapi_to_jsonschema(v) for k, v in node.items()
+           if not k.startswith("x-kubernetes-") and k not in ("nullable", "format")}
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    if node.get("type") == "object" and "properties" in node and \
+            not node.get("x-kubernetes-preserve-unknown-fields") and \
+            "additionalProperties" not in node:
+        out["additionalProperties"] = False  # structural schemas prune unknown fields
+    return out
+
+
+def version() -> dict:
+    return crd()["spec"]["versions"][0]
+
+
+def validator(part: str) -> jsonschema.Draft4Validator:
+    schema = version()["schema"]["openAPIV3Schema"]["properties"][part]
+    return jsonschema.Draft4Validator(openapi_to_jsonschema(schema))
+
+
+def cel_exactly_one(load: dict) -> bool:
+    """spec.load's CEL rules, evaluated the way the API server would."""
+    n = sum(k in load for k in ("users", "stages", "breakpoint"))
+    return n == 1 and ("users" not in load or "runTime" in load) and (
+        "users" in load or ("runTime" not in load and "spawnRate" not in load))
+
+
+def test_crd_is_a_valid_v1_crd():
+    doc = crd()
+    assert doc["apiVersion"] == "apiextensions.k8s.io/v1"
+    assert doc["kind"] == "CustomResourceDefinition"
+    assert doc["metadata"]["name"] == "loadtests.loadgate.dev"
+    spec = doc["spec"]
+    assert (spec["group"], spec["scope"]) == ("loadgate.dev", "Namespaced")
+    assert spec["names"]["kind"] == "LoadTest" and spec["names"]["plural"] == "loadtests"
+    assert spec["names"]["shortNames"] == ["lt"]
+    v = version()
+    assert v["name"] == "v1alpha1" and v["served"] and v["storage"]
+    assert v["subresources"] == {"status": {}}
+    assert [c["name"] for c in v["additionalPrinterColumns"]] == [
+        "Phase", "Verdict", "RPS", "P95", "Breaking-RPS", "Age"]
+    # the schema itself is valid JSON Schema once translated
+    jsonschema.Draft4Validator.check_schema(
+        openapi_to_jsonschema(v["schema"]["openAPIV3Schema"]))
+
+
+def test_crd_is_accepted_by_kubernetes_validate():
+    kv = pytest.importorskip("kubernetes_validate")
+    kv.validate(crd(), "1.30", strict=True)  # raises ValidationError on any problem
+    bad = crd()
+    bad["spec"]["scope"] = 7
+    with pytest.raises(kv.ValidationError):
+        kv.validate(bad, "1.30", strict=True)
+
+
+def test_every_status_field_the_operator_writes_is_declared():
+    from datetime import datetime, timezone
+
+    from loadgate_operator import status as st
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    s = st.started({}, now, "pvc/x-results/x").patch
+    s.update(st.verdict_step(s, {"verdict": "Pass", "reason": "ok",
+                                 "summary": {"requests": 10, "rps": 2.5, "p95Ms": 30},
+                                 "thresholds": [{"metric": "p95Ms", "limit": 500,
+                                                 "observed": 30, "passed": True}],
+                                 "breakingPoint": {"found": False, "users": 0, "rps": 0.0,
+                                                   "p95Ms": 0.0, "atS": None,
+                                                   "reason": "none"}}, now).patch)
+    s["runningSince"] = st.iso(now)
+    s["observedGeneration"] = 1
+    declared = set(version()["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"])
+    assert set(s) <= declared
+    validator("status").validate(s)
+    failed = st.fail(s, "DeadlineExceeded", "too slow", now, condition="LoadCompleted").patch
+    validator("status").validate({**s, **failed})
+
+
+@pytest.mark.skipif(not PROFILES, reason="profiles/ not written yet")
+@pytest.mark.parametrize("path", PROFILES, ids=[p.name for p in PROFILES])
+def test_profile_validates_against_crd(path):
+    doc = yaml.safe_load(path.read_text())
+    assert doc["apiVersion"] == "loadgate.dev/v1alpha1" and doc["kind"] == "LoadTest"
+    validator("spec").validate(doc["spec"])
+    assert cel_exactly_one(doc["spec"]["load"])
+
+
+GOOD = {"target": {"url": "http://model-server:8000", "readyTimeout": "5m"},
+        "load": {"users": 10, "spawnRate": 2, "runTime": "1m30s"}, "workers": 2,
+        "thresholds": {"p95Ms": 500, "maxErrorRate": 0.01},
+        "timeouts": {"workersConnect": "2m", "deadline": "30m"}}
+
+
+def mutate(path: str, value):
+    doc = copy.deepcopy(GOOD)
+    *parents, last = path.split(".")
+    node = doc
+    for p in parents:
+        node = node.setdefault(p, {})
+    if value is DELETE:
+        node.pop(last)
+    else:
+        node[last] = value
+    return doc
+
+
+DELETE = object()
+
+
+def test_good_spec_is_accepted():
+    validator("spec").validate(GOOD)
+    assert cel_exactly_one(GOOD["load"])
+
+
+@pytest.mark.parametrize("path,value", [
+    ("target", DELETE),
+    ("target.url", "model-server:8000"),
+    ("target.readyTimeout", "5 minutes"),
+    ("load.users", 0),
+    ("load.users", "ten"),
+    ("load.spawnRate", 0),
+    ("workers", 0),
+    ("thresholds.maxErrorRate", 1.5),
+    ("thresholds.p95Ms", -1),
+    ("timeouts.deadline", "30x"),
+    ("load.breakpoint", {"startUsers": 5}),
+    ("scenario", {"weights": {"single": -1}}),
+    ("unknownField", True),
+])
+def test_invalid_specs_are_rejected_by_the_schema(path, value):
+    with pytest.raises(jsonschema.ValidationError):
+        validator("spec").validate(mutate(path, value))
+
+
+@pytest.mark.parametrize("load", [
+    {"users": 5, "runTime": "1m", "stages": [{"duration": "10s", "users": 1}]},
+    {"spawnRate": 1},
+    {"users": 5},
+    {"breakpoint": {"startUsers": 1, "stepUsers": 1, "stepDuration": "5s", "maxUsers": 5},
+     "runTime": "1m"},
+])
+def test_cel_rules_reject_bad_load_combinations(load):
+    validator("spec").validate(mutate("load", load))  # structurally fine...
+    assert not cel_exactly_one(load)                 # ...but the CEL rules refuse it
+
+
+def test_cel_rules_are_declared():
+    load = version()["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["load"]
+    rules = [r["rule"] for r in load["x-kubernetes-validations"]]
+    assert any("has(self.users)" in r and "has(self.stages)" in r and
+               "has(self.breakpoint)" in r and "== 1" in r for r in rules)
+
+
+def test_parser_and_crd_agree_on_invalid_load():
+    from loadgate.spec import SpecError, parse
+    bad = mutate("load", {"users": 5, "runTime": "1m", "stages": [{"duration": "5s",
+                                                                  "users": 1}]})
+    with pytest.raises(SpecError):
+        parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
+               "metadata": {"name": "x"}, "spec": bad})
