@@ -81,3 +81,14 @@ def test_drift_compares_first_and_last_minute():
     assert d["firstMinuteP95Ms"] == 100 and d["lastMinuteP95Ms"] == 150
     assert d["changePct"] == 50.0 and d["lastMinuteRps"] == 50
     assert latency_drift(pts[:100], windowed=True) is None  # too short for two minutes
+
+
+def test_a_step_cut_short_at_the_end_is_not_measured():
+    pts, total = [point(0, 0, 0)], 0
+    for t in range(1, 8):
+        total += 50
+        pts.append(point(t, 5, total))
+    pts.append(point(8, 10, total + 5))  # one second at 10 users, then the run stopped
+    ws = windows(pts, windowed=True)
+    assert [w.users for w in ws] == [5]
+    assert not find_breaking_point(ws)["found"]

@@ -13,7 +13,8 @@ Windows: consecutive rows with the same user count form a plateau (one step of a
 breakpoint load). Plateaus shorter than `min_window_s` (a continuous ramp changes users every
 second) are merged with the following ones until the window is long enough to measure. The
 first second (3 s for plateaus of 8 s or more) after a change of users is skipped, so the
-queue left by the previous step does not blur the new one. In distributed runs the master's
+queue left by the previous step does not blur the new one. Windows measured over less than
+2 s (a last step cut short when the run stops) are left out. In distributed runs the master's
 counters move only when a worker report arrives (every ~3 s), so a window is measured between
 the first and last rows where the counters moved.
 
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from loadgate.analysis.history import HistoryPoint
 
 SLIDING_WINDOW_S = 10.0  # Locust's CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW
+MIN_MEASURED_S = 2.0     # shorter windows (a step cut short at the end) are too noisy to use
 QUANTILES = {"50%": 0.5, "66%": 0.66, "75%": 0.75, "80%": 0.8, "90%": 0.9, "95%": 0.95,
              "98%": 0.98, "99%": 0.99, "99.9%": 0.999, "99.99%": 0.9999, "100%": 1.0}
 
@@ -178,7 +180,7 @@ def windows(points: list[HistoryPoint], windowed: bool,
         arrivals = [i for i in range(lo, last + 1) if _fresh(points, i)]
         a, b = (arrivals[0], arrivals[-1]) if len(arrivals) >= 2 else (lo, last)
         w = measure(points, a, b, windowed, t0)
-        if w is not None and w.requests > 0:
+        if w is not None and w.requests > 0 and w.end_s - w.start_s >= MIN_MEASURED_S:
             since = round(points[max(first - 1, 0)].t - t0, 1)
             out.append(dataclasses.replace(w, users_since_s=since))
     return out
