@@ -11,8 +11,8 @@ first break is the first window that:
   a quarter as much (relative), and the next window, if any, does not climb more than 5%
   above the best so far either (one noisy window is not a plateau).
 The break reports that window's users, throughput, p95 and when its user count began
-(seconds since the run's first history row). A run that never broke reports found=false, its peak throughput
-and the highest user count reached.
+(seconds since the run's first history row). A run that never broke reports found=false,
+its peak throughput and the highest user count reached.
 """
 
 from __future__ import annotations
