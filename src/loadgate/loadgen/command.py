@@ -1,0 +1,73 @@
+"""Locust's argv (after `locust`) for the master and the workers of one LoadTest.
+
+The local runner and the Kubernetes Jobs both call these, so nothing here depends on this
+machine: paths come in as arguments (the shape file defaults to the installed package's copy;
+the operator passes the path it mounts instead).
+
+Choices:
+- `--exit-code-on-error 0`: Locust exits 1 when any request failed, which looks exactly like a
+  crash. Failed requests are the gate's business (thresholds -> Pass/Fail), so Locust exits 0
+  after a complete run and any non-zero exit means Locust itself broke.
+- `--only-summary`: no stats table every few seconds; the runner prints its own progress line.
+- Stages/breakpoint: `-f locustfile,shape.py` and `--run-time` = planned duration + margin. Locust
+  ignores --run-time while a shape runs, so our shape enforces it as a safety cap.
+"""
+
+from __future__ import annotations
+
+import math
+
+from loadgate.spec import format_duration
+
+DEFAULT_MASTER_PORT = 5557
+
+
+def _seconds(value: float) -> str:
+    return str(max(1, math.ceil(value)))
+
+
+def run_time_cap_s(lt) -> float:
+    """The --run-time passed for a shaped run: the plan plus room to stop users and spare."""
+    return lt.load.duration_s + lt.load.stop_timeout_s + 30.0
+
+
+def master_args(lt, *, locustfile, csv_prefix, html, expect_workers: int,
+                bind_port: int = DEFAULT_MASTER_PORT, shape_file=None) -> list[str]:
+    """argv for the headless master: CSV with full history, HTML report, load from the spec."""
+    load = lt.load
+    files = str(locustfile)
+    if load.mode != "constant":
+        if shape_file is None:
+            from loadgate.loadgen import SHAPE_FILE
+            shape_file = SHAPE_FILE
+        files = f"{files},{shape_file}"
+    args = [
+        "-f", files,
+        "--master", "--master-bind-port", str(bind_port),
+        "--headless",
+        "--expect-workers", str(int(expect_workers)),
+        "--expect-workers-max-wait", _seconds(lt.timeouts.workers_connect_s),
+        "--host", lt.target.url,
+        "--csv", str(csv_prefix), "--csv-full-history",
+        "--html", str(html),
+        "--stop-timeout", _seconds(load.stop_timeout_s) if load.stop_timeout_s > 0 else "0",
+        "--exit-code-on-error", "0",
+        "--only-summary",
+    ]
+    if load.mode == "constant":
+        args += ["--users", str(load.users), "--spawn-rate", f"{load.spawn_rate:g}",
+                 "--run-time", format_duration(load.run_time_s)]
+    else:
+        args += ["--run-time", format_duration(run_time_cap_s(lt))]
+    return args
+
+
+def worker_args(lt, *, locustfile, master_host: str,
+                master_port: int = DEFAULT_MASTER_PORT) -> list[str]:
+    """argv for one worker: the same locustfile (no shape: shapes run on the master only)."""
+    return [
+        "-f", str(locustfile),
+        "--worker", "--master-host", master_host, "--master-port", str(master_port),
+        "--host", lt.target.url,
+        "--only-summary",
+    ]
