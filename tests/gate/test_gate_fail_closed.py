@@ -168,3 +168,10 @@ def test_an_endpoint_without_requests_may_have_na(csv_copy):
     s = analyze("idle", csv_copy, LENIENT)
     assert s["verdict"] == "Pass", s["reason"]
     assert any(e["name"] == "/idle" and e["requests"] == 0 for e in s["endpoints"])
+
+
+def test_garbage_bytes_are_an_error(csv_copy):
+    f = Path(csv_copy + "_stats.csv")
+    f.write_bytes(f.read_bytes().replace(b"Aggregated", b"Aggre\x00gated"))
+    s = analyze("nul", csv_copy, LENIENT)
+    assert s["verdict"] == "Error" and "_stats.csv" in s["reason"]

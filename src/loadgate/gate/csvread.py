@@ -69,7 +69,10 @@ def _read_table(path: Path, required: tuple[str, ...], *, need_rows: bool) -> li
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ResultsUnusable(f"{path} is not UTF-8 text: it is not a Locust CSV.") from None
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as e:
+        raise ResultsUnusable(f"{path} is not a well-formed CSV ({e}): it is corrupt.") from None
     rows = [r for r in rows if r]  # csv yields [] for blank lines
     header = rows[0]
     missing = [c for c in required if c not in header]
