@@ -281,10 +281,8 @@ def run(args) -> int:
                             give_up=server.exited if server else None)
             say(f"target ready after {time.monotonic() - t0:.1f}s")
         except ServeError as e:
-            say(f"cannot serve: {e}")
             return _finish_without_load(lt.name, f"The model server could not start: {e}.", out)
         except TargetNotReady as e:
-            say(str(e))
             return _finish_without_load(lt.name, str(e), out)
         except RunInterrupted as e:
             say(f"interrupted ({e}) before the load started")
