@@ -93,6 +93,12 @@ def history_na(p):
     f.write_text("".join(lines))
 
 
+def history_of_another_run(p):
+    f = Path(p + "_stats_history.csv")
+    lines = _lines(f)
+    f.write_text("".join(lines[: len(lines) // 2]))  # complete lines, but stops half-way
+
+
 def missing_failures(p):
     Path(p + "_failures.csv").unlink()
 
@@ -114,6 +120,7 @@ BROKEN = {
     history_empty: r"_stats_history\.csv is empty",
     history_cut: r"_stats_history\.csv (ends in the middle|line \d+ has)",
     history_na: r"_stats_history\.csv line \d+ has 'N/A' in column '50%'",
+    history_of_another_run: r"come from different runs",
     missing_failures: r"_failures\.csv was not found",
     missing_exceptions: r"_exceptions\.csv was not found",
 }

@@ -25,6 +25,7 @@ STATS_REQUIRED = ("Type", "Name", "Request Count", "Failure Count", "Median Resp
 HISTORY_REQUIRED = ("Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s",
                     *PERCENTILE_COLUMNS, "Total Request Count", "Total Failure Count",
                     "Total Average Response Time")
+HISTORY_TOLERANCE = 0.1  # history's last total vs the stats total (one late row at most)
 FAILURES_REQUIRED = ("Method", "Name", "Error", "Occurrences")
 EXCEPTIONS_REQUIRED = ("Count", "Message")
 
@@ -208,6 +209,13 @@ def read_results(prefix: str | Path) -> LocustResults:
                         failures=failures, exceptions=exceptions)
     if history_path.exists():
         res.history, res.endpoint_history, res.history_windowed = read_history(history_path)
+        # Locust writes a last history row with the final totals: a history that disagrees
+        # with the stats belongs to another run (a stale file under the same prefix).
+        last = res.history[-1].total_requests
+        if abs(last - total.requests) > HISTORY_TOLERANCE * total.requests:
+            raise ResultsUnusable(
+                f"{history_path} ends at {last} requests but {stats_path} counts "
+                f"{total.requests}: the two files come from different runs.")
     else:
         res.notes.append(f"{history_path} is absent, so no breaking point was computed.")
     return res
