@@ -255,3 +255,27 @@ def collector_messages(tmp_path_factory) -> dict[str, str]:
         assert json.loads(message)["verdict"] == verdict, message
         out[verdict] = message
     return out
+
+
+def test_baseline_from_a_finished_loadtest(cluster, collector_messages):
+    create_lt(loadtest("base-src"))
+    run_to_collecting("base-src")
+    collector_done("base-src", collector_messages["Pass"])
+    done = wait_phase("base-src", "Succeeded")
+    create_lt(loadtest("base-next", baseline={"loadTestRef": "base-src",
+                                               "maxRegressionPct": 5}))
+    wait_phase("base-next", "WaitingForTarget")
+    cm = kube.get("v1", "ConfigMap", NS, names.config("base-next"))
+    baseline = json.loads(cm["data"]["baseline.json"])
+    assert baseline["summary"] == done["summary"] and baseline["name"] == "base-src"
+    run_to_collecting("base-next")
+    cmd = kube.get("batch/v1", "Job", NS, names.collector("base-next"))[
+        "spec"]["template"]["spec"]["containers"][0]["command"]
+    assert cmd[-2:] == ["--baseline", "/config/baseline.json"]
+
+
+def test_baseline_that_never_finished_fails(cluster):
+    create_lt(loadtest("orphan", baseline={"loadTestRef": "no-such-run"}))
+    st = wait_phase("orphan", "Failed")
+    assert st["verdict"] == "Error" and "'no-such-run' does not exist" in st["reason"]
+    assert children("orphan") == []

@@ -1,0 +1,171 @@
+"""The phase machine and conditions as pure functions over observed children (dicts)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from loadgate_operator import status as st
+from loadgate_operator.collect import trim
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+KW = {"workers": 2, "deadline_s": 600, "workers_connect_s": 60}
+
+
+def at(s: float) -> datetime:
+    return T0 + timedelta(seconds=s)
+
+
+def job(**status) -> dict:
+    return {"spec": {"completions": status.pop("completions", 1)}, "status": status}
+
+
+def complete() -> dict:
+    return job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}])
+
+
+def failed(reason="BackoffLimitExceeded") -> dict:
+    return job(failed=1, conditions=[{"type": "Failed", "status": "True", "reason": reason,
+                                      "message": "Job has reached the specified backoff limit"}])
+
+
+def init_pod(exit_code: int, message: str = "") -> dict:
+    return {"status": {"initContainerStatuses": [
+        {"name": "wait-for-target", "state": {"terminated": {"exitCode": exit_code,
+                                                              "message": message}}}]}}
+
+
+def collector_pod(message: str) -> dict:
+    return {"status": {"containerStatuses": [
+        {"name": "collector", "state": {"terminated": {"exitCode": 0, "message": message}}}]}}
+
+
+def waiting() -> dict:
+    return st.started({}, at(0), "pvc/r/x").patch
+
+
+def apply(status: dict, step: st.Step) -> dict:
+    return {**status, **step.patch}
+
+
+def conds(status: dict) -> dict:
+    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+
+
+def test_started_sets_unknown_conditions_and_start_time():
+    s = waiting()
+    assert s["phase"] == "WaitingForTarget" and s["startTime"] == "2026-03-01T12:00:00Z"
+    assert conds(s) == {t: ("Unknown", "Pending") for t in st.CONDITION_TYPES}
+
+
+def test_full_happy_path():
+    s = waiting()
+    obs = st.Observed(master_job=job(active=1), worker_job=job(active=2, completions=2))
+    assert st.advance(s, obs, at(1), **KW) is None  # nothing new
+    obs.master_pods = [init_pod(0)]
+    step = st.advance(s, obs, at(2), **KW)
+    s = apply(s, step)
+    assert s["phase"] == "Running" and conds(s)["TargetReady"] == ("True", "HealthCheckPassed")
+    assert step.events == [("Normal", "Running", "the target is ready; Locust is running")]
+    obs.worker_job = job(active=2, ready=2, completions=2)
+    s = apply(s, st.advance(s, obs, at(3), **KW))
+    assert conds(s)["WorkersConnected"] == ("True", "WorkersReady")
+    assert st.advance(s, obs, at(4), **KW) is None
+    obs.master_job = complete()
+    step = st.advance(s, obs, at(5), **KW)
+    assert step.create_collector and step.phase == "Collecting"
+    s = apply(s, step)
+    obs.collector_job = job(active=1)
+    assert st.advance(s, obs, at(6), **KW) is None  # collector still running
+    msg = json.dumps({"name": "x", "verdict": "Pass", "reason": "all thresholds met",
+                      "summary": {"rps": 12.5, "p95Ms": 40},
+                      "thresholds": [{"metric": "p95Ms", "passed": True}],
+                      "breakingPoint": {"found": False}})
+    obs.collector_job, obs.collector_pods = complete(), [collector_pod(msg)]
+    step = st.advance(s, obs, at(7), **KW)
+    s = apply(s, step)
+    assert (s["phase"], s["verdict"], s["reason"]) == ("Succeeded", "Pass", "all thresholds met")
+    assert s["summary"] == {"rps": 12.5, "p95Ms": 40} and s["breakingPoint"] == {"found": False}
+    assert conds(s)["ThresholdsMet"] == ("True", "ThresholdsPassed")
+    assert s["completionTime"] == "2026-03-01T12:00:07Z"
+    assert ("Normal", "VerdictPass", "verdict Pass: all thresholds met") in step.events
+    assert st.advance(s, obs, at(8), **KW) is None  # terminal
+
+
+def test_last_transition_time_changes_only_with_status():
+    c = st.set_condition([], "TargetReady", "False", "Waiting", "a", at(0))
+    c = st.set_condition(c, "TargetReady", "False", "StillWaiting", "b", at(10))
+    assert c[0]["lastTransitionTime"] == "2026-03-01T12:00:00Z" and c[0]["reason"] == \
+        "StillWaiting"
+    c = st.set_condition(c, "TargetReady", "True", "Ready", "c", at(20))
+    assert c[0]["lastTransitionTime"] == "2026-03-01T12:00:20Z" and len(c) == 1
+
+
+def test_target_never_ready():
+    obs = st.Observed(master_job=failed(), master_pods=[init_pod(2, "not ready after 300s")],
+                      worker_job=job(active=2))
+    s = apply(waiting(), st.advance(waiting(), obs, at(5), **KW))
+    assert (s["phase"], s["verdict"]) == ("Failed", "Error")
+    assert s["reason"] == "the target never became ready: not ready after 300s"
+    assert conds(s)["TargetReady"] == ("False", "TargetNotReady")
+
+
+def test_workers_never_connect():
+    s = waiting()
+    obs = st.Observed(master_job=job(active=1), master_pods=[init_pod(0)],
+                      worker_job=job(active=1, ready=1, completions=2))
+    s = apply(s, st.advance(s, obs, at(1), **KW))
+    assert st.advance(s, obs, at(30), **KW) is None
+    s = apply(s, st.advance(s, obs, at(62), **KW))
+    assert (s["phase"], s["verdict"]) == ("Failed", "Error")
+    assert s["reason"] == "only 1/2 workers were running after 60s"
+    assert conds(s)["WorkersConnected"] == ("False", "WorkersNotConnected")
+
+
+def test_job_failures_and_deadline():
+    running = {**waiting(), "phase": "Running"}
+    obs = st.Observed(master_job=failed("DeadlineExceeded"), worker_job=job(active=2))
+    s = apply(running, st.advance(running, obs, at(5), **KW))
+    assert s["phase"] == "Failed" and s["reason"].startswith("the Locust master failed: "
+                                                             "DeadlineExceeded")
+    obs = st.Observed(master_job=job(active=1), worker_job=failed())
+    s = apply(running, st.advance(running, obs, at(5), **KW))
+    assert s["reason"].startswith("the worker Job failed")
+    obs = st.Observed(master_job=job(active=1), worker_job=job(active=2, ready=2))
+    s = apply(running, st.advance(running, obs, at(601), **KW))
+    assert (s["phase"], s["verdict"]) == ("Failed", "Error") and "deadline of 600s" in s["reason"]
+
+
+def test_unusable_collector_output():
+    collecting = {**waiting(), "phase": "Collecting"}
+    for message, why in (("", "without a termination message"), ("{oops", "not JSON"),
+                         ('{"verdict": "Maybe"}', "no valid verdict")):
+        obs = st.Observed(master_job=complete(), collector_job=failed(),
+                          collector_pods=[collector_pod(message)] if message else [{}])
+        s = apply(collecting, st.advance(collecting, obs, at(5), **KW))
+        assert (s["phase"], s["verdict"]) == ("Failed", "Error") and why in s["reason"]
+
+
+def test_fail_and_invalid_verdicts_are_succeeded_runs():
+    collecting = {**waiting(), "phase": "Collecting"}
+    for verdict, met in (("Fail", "False"), ("Invalid", "Unknown"), ("Error", "Unknown")):
+        obs = st.Observed(collector_job=complete(), collector_pods=[collector_pod(json.dumps(
+            {"verdict": verdict, "reason": "r"}))])
+        s = apply(collecting, st.advance(collecting, obs, at(5), **KW))
+        assert s["verdict"] == verdict
+        assert s["phase"] == ("Failed" if verdict == "Error" else "Succeeded")
+        assert conds(s)["ThresholdsMet"][0] == met
+
+
+def test_trim_keeps_termination_message_under_4k():
+    rows = [{"metric": f"/embed [{i}].p95Ms", "limit": 500, "observed": 400 + i,
+             "passed": i != 77, "kind": "max"} for i in range(200)]
+    summary = {"name": "x", "verdict": "Fail", "reason": "p95 too high " * 10,
+               "summary": {"rps": 1.0}, "thresholds": rows, "endpoints": [{"n": 1}] * 500,
+               "breakingPoint": {"found": True, "users": 40, "rps": 38.5, "windows": [1] * 900},
+               "generator": {"workers": 2}}
+    t = trim(summary)
+    assert len(json.dumps(t, separators=(",", ":")).encode()) < 4096
+    assert t["verdict"] == "Fail" and t["summary"] == {"rps": 1.0}
+    assert t["thresholds"][0]["passed"] is False  # the failing row survives the trim
+    assert "endpoints" not in t
