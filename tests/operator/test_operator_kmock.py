@@ -257,17 +257,14 @@ def collector_messages(tmp_path_factory) -> dict[str, str]:
     return out
 
 
-def test_baseline_from_a_finished_loadtest(cluster, collector_messages):
-    create_lt(loadtest("base-src"))
-    run_to_collecting("base-src")
-    collector_done("base-src", collector_messages["Pass"])
-    done = wait_phase("base-src", "Succeeded")
-    create_lt(loadtest("base-next", baseline={"loadTestRef": "base-src",
+def test_baseline_from_a_finished_loadtest(cluster):
+    done = wait_phase("smoke", "Succeeded")  # finished by test_pass_run_end_to_end
+    create_lt(loadtest("base-next", baseline={"loadTestRef": "smoke",
                                                "maxRegressionPct": 5}))
     wait_phase("base-next", "WaitingForTarget")
     cm = kube.get("v1", "ConfigMap", NS, names.config("base-next"))
     baseline = json.loads(cm["data"]["baseline.json"])
-    assert baseline["summary"] == done["summary"] and baseline["name"] == "base-src"
+    assert baseline["summary"] == done["summary"] and baseline["name"] == "smoke"
     run_to_collecting("base-next")
     cmd = kube.get("batch/v1", "Job", NS, names.collector("base-next"))[
         "spec"]["template"]["spec"]["containers"][0]["command"]
