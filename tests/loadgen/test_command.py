@@ -1,0 +1,100 @@
+"""Locust argv for master and workers: flags exist in the installed Locust, no machine paths."""
+
+import subprocess
+import sys
+
+import pytest
+
+from loadgate import spec
+from loadgate.loadgen import LOCUSTFILE, SHAPE_FILE
+from loadgate.loadgen.command import master_args, run_time_cap_s, worker_args
+
+
+def lt_with(load: dict, **extra):
+    return spec.parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
+                       "metadata": {"name": "c"},
+                       "spec": {"target": {"url": "http://model-server:8000"}, "load": load,
+                                **extra}})
+
+
+def value(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+CONSTANT = {"users": 20, "spawnRate": 2.5, "runTime": "1m30s", "stopTimeout": "7s"}
+STAGES = {"stages": [{"duration": "30s", "users": 5}, {"duration": "1m", "users": 10}]}
+BREAKPOINT = {"breakpoint": {"startUsers": 5, "stepUsers": 5, "stepDuration": "15s",
+                             "maxUsers": 20}}
+
+
+def test_master_constant():
+    lt = lt_with(CONSTANT, timeouts={"workersConnect": "45s"})
+    args = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
+                       html="/results/report.html", expect_workers=3, bind_port=6000)
+    assert value(args, "-f") == "/config/locustfile.py"  # no shape in constant mode
+    assert "--master" in args and "--headless" in args and "--csv-full-history" in args
+    assert value(args, "--master-bind-port") == "6000"
+    assert value(args, "--expect-workers") == "3"
+    assert value(args, "--expect-workers-max-wait") == "45"
+    assert value(args, "--host") == "http://model-server:8000"
+    assert value(args, "--csv") == "/results/locust"
+    assert value(args, "--html") == "/results/report.html"
+    assert value(args, "--stop-timeout") == "7"
+    assert value(args, "--exit-code-on-error") == "0"
+    assert (value(args, "--users"), value(args, "--spawn-rate"), value(args, "--run-time")) == \
+        ("20", "2.5", "1m30s")
+    assert "--only-summary" in args
+
+
+@pytest.mark.parametrize("load,planned", [(STAGES, 90), (BREAKPOINT, 60)])
+def test_master_shaped(load, planned):
+    lt = lt_with(load)
+    args = master_args(lt, locustfile="lf.py", csv_prefix="out/locust", html="out/r.html",
+                       expect_workers=1)
+    assert value(args, "-f") == f"lf.py,{SHAPE_FILE}"
+    assert "--users" not in args and "--spawn-rate" not in args
+    assert lt.load.duration_s == planned
+    cap = spec.parse_duration(value(args, "--run-time"))
+    assert cap == run_time_cap_s(lt) and cap > planned + lt.load.stop_timeout_s
+    assert value(args, "--master-bind-port") == "5557"
+    # the operator passes its own mounted copy: nothing of this machine in the argv
+    k8s = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
+                      html="/results/report.html", expect_workers=2,
+                      shape_file="/config/shape.py")
+    assert value(k8s, "-f") == "/config/locustfile.py,/config/shape.py"
+    assert not any("/work/" in a or "site-packages" in a for a in k8s)
+
+
+def test_worker():
+    lt = lt_with(CONSTANT)
+    args = worker_args(lt, locustfile="/config/locustfile.py", master_host="lt-c-master",
+                       master_port=6000)
+    assert value(args, "-f") == "/config/locustfile.py"
+    assert "--worker" in args and value(args, "--master-host") == "lt-c-master"
+    assert value(args, "--master-port") == "6000"
+    assert "--master" not in args and "--csv" not in args
+
+
+def test_every_flag_exists_in_installed_locust():
+    out = subprocess.run([sys.executable, "-m", "locust", "--help"], capture_output=True,
+                         text=True, timeout=60).stdout
+    lt = lt_with(CONSTANT)
+    used = master_args(lt, locustfile=LOCUSTFILE, csv_prefix="p", html="h", expect_workers=1)
+    used += master_args(lt_with(STAGES), locustfile=LOCUSTFILE, csv_prefix="p", html="h",
+                        expect_workers=1)
+    used += worker_args(lt, locustfile=LOCUSTFILE, master_host="127.0.0.1")
+    flags = {a for a in used if a.startswith("-")}
+    assert flags
+    missing = [f for f in flags if f not in out]
+    assert not missing, f"flags unknown to this Locust: {missing}"
+
+
+def test_import_is_light():
+    code = ("import sys, loadgate.loadgen, loadgate.loadgen.command, loadgate.spec; "
+            "bad = [m for m in ('locust', 'torch', 'gevent') if m in sys.modules]; "
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+    assert LOCUSTFILE.is_file() and SHAPE_FILE.is_file()
