@@ -136,6 +136,7 @@ DELETE = object()
 def test_good_spec_is_accepted():
     validator("spec").validate(GOOD)
     assert cel_exactly_one(GOOD["load"])
+    validator("spec").validate(mutate("load.runTime", 90))  # durations: int-or-string
 
 
 @pytest.mark.parametrize("path,value", [
