@@ -120,7 +120,7 @@ BROKEN = {
     history_empty: r"_stats_history\.csv is empty",
     history_cut: r"_stats_history\.csv (ends in the middle|line \d+ has)",
     history_na: r"_stats_history\.csv line \d+ has 'N/A' in column '50%'",
-    history_of_another_run: r"come from different runs",
+    history_of_another_run: r"stopped before its final write or the files come from",
     missing_failures: r"_failures\.csv was not found",
     missing_exceptions: r"_exceptions\.csv was not found",
 }

@@ -209,13 +209,15 @@ def read_results(prefix: str | Path) -> LocustResults:
                         failures=failures, exceptions=exceptions)
     if history_path.exists():
         res.history, res.endpoint_history, res.history_windowed = read_history(history_path)
-        # Locust writes a last history row with the final totals: a history that disagrees
-        # with the stats belongs to another run (a stale file under the same prefix).
+        # Locust writes a last history row with the final totals when it stops cleanly
+        # (SIGINT, --run-time); SIGTERM kills Locust 2.47 between buffered writes, and a stale
+        # file under the same prefix belongs to another run. Either way the files disagree.
         last = res.history[-1].total_requests
         if abs(last - total.requests) > HISTORY_TOLERANCE * total.requests:
             raise ResultsUnusable(
                 f"{history_path} ends at {last} requests but {stats_path} counts "
-                f"{total.requests}: the two files come from different runs.")
+                f"{total.requests}: Locust was stopped before its final write or the files "
+                "come from different runs.")
     else:
         res.notes.append(f"{history_path} is absent, so no breaking point was computed.")
     return res
