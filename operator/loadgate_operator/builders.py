@@ -2,7 +2,8 @@
 
 Pod layout shared by every Job:
   /config    the run's ConfigMap: config.json (to_config), loadtest.json, locustfile.py,
-             baseline.json (when the spec names a finished baseline LoadTest)
+             shape.py (stages/breakpoint), baseline.json (when the spec names a finished
+             baseline LoadTest)
   /locustfile  the user's ConfigMap, only with spec.locustfile.configMapRef
   /results   the results PVC (or subPath <name> of the shared claim)
   /tmp       emptyDir: the root filesystem is read-only
@@ -69,6 +70,10 @@ def locustfile_path(lt) -> str:
     return f"{CONFIG_DIR}/locustfile.py"
 
 
+def shape_path(lt) -> str | None:
+    return f"{CONFIG_DIR}/shape.py" if lt.load.mode != "constant" else None
+
+
 def loadtest_manifest(lt) -> dict:
     """The LoadTest as the collector reads it back (`loadgate collect --config`)."""
     return {"apiVersion": names.API_VERSION, "kind": names.KIND,
@@ -76,7 +81,7 @@ def loadtest_manifest(lt) -> dict:
 
 
 def build_configmap(lt, *, baseline: dict | None = None, locustfile_text: str | None = None,
-                    config: dict | None = None) -> dict:
+                    shape_text: str | None = None, config: dict | None = None) -> dict:
     """ConfigMap with the Locust settings, the LoadTest, the built-in locustfile and the baseline.
 
     `config` and `locustfile_text` default to `loadgate.spec.to_config(lt)` and the built-in
@@ -94,6 +99,11 @@ def build_configmap(lt, *, baseline: dict | None = None, locustfile_text: str | 
             from loadgate.loadgen import LOCUSTFILE
             locustfile_text = LOCUSTFILE.read_text()
         data["locustfile.py"] = locustfile_text
+    if shape_path(lt) is not None:
+        if shape_text is None:
+            from loadgate.loadgen import SHAPE_FILE
+            shape_text = SHAPE_FILE.read_text()
+        data["shape.py"] = shape_text
     if baseline is not None:
         data["baseline.json"] = json.dumps(baseline, indent=2, sort_keys=True)
     return {"apiVersion": "v1", "kind": "ConfigMap",
@@ -204,7 +214,8 @@ def health_url(lt) -> str:
 def build_master_job(lt, settings: OperatorSettings) -> dict:
     from loadgate.loadgen.command import master_args
     args = master_args(lt, locustfile=locustfile_path(lt), csv_prefix=CSV_PREFIX,
-                       html=HTML_REPORT, expect_workers=lt.workers, bind_port=MASTER_PORT)
+                       html=HTML_REPORT, expect_workers=lt.workers, bind_port=MASTER_PORT,
+                       shape_file=shape_path(lt))
     wait = _container(
         "wait-for-target", settings,
         ["python", "-m", "loadgate.runner.ready", health_url(lt),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from loadgate.loadgen.command import master_args, worker_args
 from loadgate_operator import builders, names
 from loadgate_operator.settings import OperatorSettings
 
-from loadgate.loadgen import LOCUSTFILE
+from loadgate.loadgen import LOCUSTFILE, SHAPE_FILE
+from loadgate.loadgen.command import master_args, worker_args
 from loadgate.spec import parse, to_config
 
 SETTINGS = OperatorSettings(runner_image="reg.example/loadgate:1.2", image_pull_policy="Always",
@@ -82,7 +82,8 @@ RESULTS_VOL = {"name": "results", "persistentVolumeClaim": {"claimName": "ramp-r
 def test_master_job_per_load_mode(load):
     lt = parse(doc(load=load))
     args = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
-                       html="/results/report.html", expect_workers=3, bind_port=5557)
+                       html="/results/report.html", expect_workers=3, bind_port=5557,
+                       shape_file=None if load == "constant" else "/config/shape.py")
     assert builders.build_master_job(lt, SETTINGS) == job("ramp-master", "master", {
         "initContainers": [container(
             "wait-for-target",
@@ -110,12 +111,15 @@ def test_worker_job_per_load_mode(load):
 def test_configmap_per_load_mode(load):
     d = doc(load=load)
     lt = parse(d)
+    data = {"config.json": json.dumps(to_config(lt), indent=2, sort_keys=True),
+            "loadtest.json": json.dumps(d, indent=2, sort_keys=True),
+            "locustfile.py": LOCUSTFILE.read_text()}
+    if load != "constant":  # the master loads -f locustfile.py,shape.py
+        data["shape.py"] = SHAPE_FILE.read_text()
     assert builders.build_configmap(lt) == {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "ramp-config", "namespace": "perf", "labels": labels("config")},
-        "data": {"config.json": json.dumps(to_config(lt), indent=2, sort_keys=True),
-                 "loadtest.json": json.dumps(d, indent=2, sort_keys=True),
-                 "locustfile.py": LOCUSTFILE.read_text()}}
+        "data": data}
     # the collector parses loadtest.json back into the same LoadTest
     assert parse(json.loads(builders.build_configmap(lt)["data"]["loadtest.json"])) == lt
 
