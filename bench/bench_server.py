@@ -38,7 +38,8 @@ CONFIGS = {
     "b": ("default config", {}),
 }
 
-# The bench's own locustfile; the product one (loadgate.loadgen.LOCUSTFILE) is used when present.
+# The bench's own locustfile, used only when the product one (loadgate.loadgen.LOCUSTFILE) is
+# missing or BENCH_OWN_LOCUSTFILE=1.
 LOCUSTFILE = r'''
 import random
 from locust import FastHttpUser, task, constant
@@ -130,6 +131,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def locust_command(locustfile: Path, base: str, seconds: int, prefix: Path) -> tuple[list, dict]:
+    """Locust's argv and env: the product locustfile with a LoadTest config when it exists."""
     env = dict(os.environ)
     try:
         from loadgate.loadgen import LOCUSTFILE as product_locustfile  # type: ignore
@@ -158,7 +160,8 @@ def product_config(base: str, seconds: int) -> dict:
                  "load": {"users": USERS, "spawnRate": USERS, "runTime": f"{seconds}s"},
                  "scenario": {"weights": {"single": 8, "batch": 2, "health": 1}}},
     })
-    return spec.to_config(lt)
+    # closed loop: each user sends its next request as soon as the last one answered
+    return {**spec.to_config(lt), "waitTimeS": [0, 0]}
 
 
 def read_stats(prefix: Path) -> dict[str, dict[str, str]]:
@@ -208,26 +211,47 @@ def run_one(key: str, seconds: int, workdir: Path, idx: int, locustfile: Path) -
     }
 
 
-def ceiling(seconds: float, batch: int = 64) -> float:
-    """In-process batched encode rate (texts/s) of the default configuration's backend."""
+def bench_corpus() -> list[str]:
+    """The product corpus when it exists (what its locustfile sends), else synthetic sentences."""
+    try:
+        from loadgate.loadgen import CORPUS_FILE  # type: ignore
+
+        lines = Path(CORPUS_FILE).read_text(encoding="utf-8").splitlines()
+        texts = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+        if texts:
+            return texts
+    except (ImportError, OSError):
+        pass
+    import random
+
+    rng = random.Random(1)
+    words = ("model latency request server batch token vector search query answer user "
+             "system cloud data network memory cache queue").split()
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 24))) + "."
+            for _ in range(300)]
+
+
+def ceiling(seconds: float, env: dict[str, str]) -> tuple[float, int]:
+    """In-process batched encode rate (texts/s) of configuration b: full batches, same model
+    call (backend, threads, forward chunking) as the server makes; and the batch size used."""
     import random
 
     from loadgate.server import model as model_mod
     from loadgate.server.settings import ServerSettings
 
+    os.environ.update(env)
     s = ServerSettings()
+    batch = s.max_batch_size
+    corpus = bench_corpus()
     emb = model_mod.load(s)
     emb.warmup(s.max_batch_size)
     rng = random.Random(1)
-    words = ("model latency request server batch token vector search query answer user "
-             "system cloud data network memory cache queue").split()
-    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(4, 24))) + "."
-             for _ in range(batch)]
+    texts = [rng.choice(corpus) for _ in range(batch)]
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         emb.encode(texts)
         n += batch
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), batch
 
 
 def summarize(runs: list[dict], key: str) -> dict:
@@ -247,13 +271,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="a,b pairs (alternating)")
     p.add_argument("--ceiling-seconds", type=float, default=10)
     p.add_argument("--json", default=None, help="also write the figures here")
+    p.add_argument("--a-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra LOADGATE_* setting for configuration a (repeatable)")
+    p.add_argument("--b-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra LOADGATE_* setting for configuration b (repeatable)")
     a = p.parse_args(argv)
+    for key, extra in (("a", a.a_env), ("b", a.b_env)):
+        if any("=" not in kv for kv in extra):
+            p.error(f"--{key}-env takes KEY=VALUE")
+        if extra:
+            label, env = CONFIGS[key]
+            more = dict(kv.split("=", 1) for kv in extra)
+            CONFIGS[key] = (f"{label} + {' '.join(extra)}", {**env, **more})
     if a.seconds < 5 or a.rounds < 1:
         p.error("--seconds must be >= 5 and --rounds >= 1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
     locustfile = workdir / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
+    used = locust_command(locustfile, "http://127.0.0.1:1", a.seconds, workdir / "probe")[0][3]
+    print(f"locustfile: {used}")
+    for key, (label, env) in CONFIGS.items():
+        print(f"{key}: {label} {env}")
     print(f"bench-server: {USERS} users, 8/2/1 mix, {a.seconds}s per run, {a.rounds} round(s), "
           f"{psutil.cpu_count()} CPUs; logs and CSVs in {workdir}", flush=True)
     print("note: the machine may be shared; compare the two columns, not absolute figures",
@@ -269,18 +308,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"max {r['locust_cpu_max']:.0f}%, server CPU {r['server_cpu_mean']:.0f}%",
                   flush=True)
     sa, sb = summarize(runs, "a"), summarize(runs, "b")
-    ceil = ceiling(a.ceiling_seconds)
+    ceil, ceil_batch = ceiling(a.ceiling_seconds, CONFIGS["b"][1])
     print()
     print(f"{'':34}{'texts/s':>9}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
           f"{'fail':>6}{'locust CPU':>12}")
     for key, s in (("a", sa), ("b", sb)):
-        print(f"{key} {CONFIGS[key][0]:32}{s['texts_per_s']:9.1f}{s['rps']:8.1f}{s['p50']:8.0f}"
+        print(f"{key} {CONFIGS[key][0][:32]:32}{s['texts_per_s']:9.1f}{s['rps']:8.1f}{s['p50']:8.0f}"
               f"{s['p95']:8.0f}{s['p99']:8.0f}{s['failures']:6d}"
               f"{s['locust_cpu_mean']:7.0f}/{s['locust_cpu_max']:.0f}%")
     ratio = sb["texts_per_s"] / sa["texts_per_s"] if sa["texts_per_s"] else float("inf")
     print(f"\nratio b/a: texts/s x{ratio:.2f}, req/s x{sb['rps'] / max(sa['rps'], 1e-9):.2f}, "
           f"p95 {sa['p95']:.0f} -> {sb['p95']:.0f} ms")
-    print(f"ceiling (in-process batched encode, 64 texts/call, same backend): {ceil:.1f} texts/s;"
+    print(f"ceiling (in-process encode of b, {ceil_batch} texts/call): {ceil:.1f} texts/s;"
           f" b reaches {sb['texts_per_s'] / ceil:.0%} of it")
     target = ratio >= 3 and sb["p95"] < sa["p95"]
     print(f"target (b >= 3x texts/s of a, lower p95): {'met' if target else 'NOT met'}")
