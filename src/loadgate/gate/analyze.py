@@ -11,7 +11,7 @@ from pathlib import Path
 from loadgate.analysis import find_breaking_point, latency_drift, windows
 from loadgate.gate.csvread import LocustResults, read_results
 from loadgate.gate.errors import ResultsUnusable
-from loadgate.gate.thresholds import ThresholdsError, _attr, baseline_rows, evaluate
+from loadgate.gate.thresholds import ThresholdsError, baseline_rows, evaluate, limit_of
 
 GENERATOR_CPU_LIMIT = 90.0
 
@@ -105,8 +105,8 @@ def analyze(name, csv_prefix, thresholds, *, baseline=None, max_regression_pct=N
 
     ws = windows(res.history, res.history_windowed) if res.history else []
     if res.history:
-        bp = find_breaking_point(ws, _attr(thresholds, "p95_ms"),
-                                 _attr(thresholds, "max_error_rate"))
+        bp = find_breaking_point(ws, limit_of(thresholds, "p95_ms"),
+                                 limit_of(thresholds, "max_error_rate"))
     else:
         bp = {"found": False, "users": 0, "rps": 0.0, "p95Ms": 0.0, "atS": None,
               "reason": "no stats history file, so no breaking point was computed"}

@@ -61,7 +61,7 @@ def limits_from_mapping(doc: object, path: str = "thresholds", *,
     return Limits(**values)
 
 
-def _attr(th: object, name: str):
+def limit_of(th: object, name: str):
     if th is None:
         return None
     if isinstance(th, dict):  # tolerate a camelCase mapping too
@@ -85,7 +85,7 @@ def _metric_rows(th: object, observed: dict | None, prefix: str = "", **extra) -
                                         ("p99_ms", "p99Ms", "p99Ms", "max"),
                                         ("max_error_rate", "errorRate", "errorRate", "max"),
                                         ("min_rps", "rps", "rps", "min")):
-        limit = _attr(th, attr)
+        limit = limit_of(th, attr)
         if limit is not None:
             value = observed.get(obs_key) if observed else None
             rows.append(_row(prefix + metric, float(limit), value, kind, **extra))
@@ -96,7 +96,7 @@ def evaluate(thresholds: object, summary: dict, endpoints: list[dict]) -> list[d
     """Rows for the overall thresholds, then one set per endpoint named in `endpoints`."""
     rows = _metric_rows(thresholds, summary)
     by_name = {e["name"]: e for e in endpoints}
-    for name, th in (_attr(thresholds, "endpoints") or {}).items():
+    for name, th in (limit_of(thresholds, "endpoints") or {}).items():
         rows += _metric_rows(th, by_name.get(name), prefix=f"{name}.", endpoint=name)
     return rows
 
