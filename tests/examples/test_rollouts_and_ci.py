@@ -136,6 +136,7 @@ def test_workflow_runs_loadgate_run_with_a_valid_command_line(workflow):
     assert "if" not in step  # its exit code (the verdict) fails the job
     default_profile = workflow["jobs"]["loadtest"]["env"]["PROFILE"]
     assert "profiles/smoke.yaml" in default_profile
+    assert (REPO / "profiles" / "smoke.yaml").is_file()
     assert workflow["jobs"]["loadtest"]["env"]["OUT"] == "results/ci"
 
 

@@ -163,3 +163,17 @@ def test_kind_up_is_idempotent(tmp_path, exists):
         assert creates == [] and "already exists" in proc.stdout
     else:
         assert creates == ["create cluster --name loadgate --config kind-config.yaml --wait 180s"]
+
+
+def test_default_profiles_exist_and_name_their_loadtest():
+    """e2e's profile and the loadtest example must exist; LT_NAME reads metadata.name."""
+    text = MAKEFILE.read_text()
+    e2e = re.search(r"^E2E_PROFILE \?= (\S+)", text, re.M).group(1)
+    for profile in (e2e, "profiles/ramp-up.yaml"):
+        doc = yaml.safe_load((REPO / profile).read_text())
+        assert doc["kind"] == "LoadTest" and doc["metadata"]["name"]
+    proc = make("-n", "-o", "install", "-o", "tools", "loadtest", "PROFILE=profiles/ramp-up.yaml")
+    name_cmd = re.search(r"name=\$\((.+?)\) &&", proc.stdout).group(1)
+    out = subprocess.run(["bash", "-c", name_cmd], cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "ramp-up", out.stderr
