@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import time
 
 import numpy as np
 import pytest
@@ -152,3 +153,25 @@ def test_wrong_method_and_unknown_route_are_json_4xx(client):
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
     r = client.get("/nope")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_a_model_that_cannot_load_keeps_answering_and_fails_liveness(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from loadgate.server.app import create_app
+    from loadgate.server.settings import ServerSettings
+
+    app = create_app(ServerSettings(model_name=str(tmp_path / "no-such-model")))
+    with TestClient(app) as c:
+        deadline = time.monotonic() + 60
+        while c.get("/health/live").status_code == 200:
+            assert time.monotonic() < deadline, "load failure never reported"
+            time.sleep(0.05)
+        live = c.get("/health/live")
+        assert live.status_code == 503 and live.json()["status"] == "failed"
+        health = c.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "not_ready"
+        assert "no-such-model" in health.json()["detail"]
+        r = c.post("/embed", json={"texts": ["a"]})
+        assert r.status_code == 503 and r.json()["error"] == "not_ready"
+        assert "failed to load" in r.json()["detail"] and r.headers["retry-after"]

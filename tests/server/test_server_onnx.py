@@ -24,7 +24,7 @@ def onnx_cache(tmp_path_factory):
 
 
 def test_onnx_export_is_cached_and_matches_torch(client, onnx_cache, caplog):
-    caplog.set_level(logging.INFO, logger="loadgate.server")
+    caplog.set_level(logging.INFO, logger="uvicorn.error.loadgate")
     settings = ServerSettings(backend="onnx", onnx_cache_dir=onnx_cache)
     onnx = model_mod.load(settings)
     assert "exporting" in caplog.text

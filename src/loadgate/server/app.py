@@ -27,7 +27,9 @@ from .metrics import Metrics, MetricsMiddleware
 from .settings import ServerSettings
 from .validation import InputError, check_content_type, parse_texts, read_body
 
-log = logging.getLogger("loadgate.server")
+# a child of uvicorn's logger: under `uvicorn ...app:app` our lines (model loaded, ONNX export)
+# go where uvicorn's go, at its --log-level, with no logging setup of our own
+log = logging.getLogger("uvicorn.error.loadgate")
 
 
 def json_response(content: dict, status: int = 200, headers: dict | None = None) -> Response:

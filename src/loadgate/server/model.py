@@ -24,7 +24,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-log = logging.getLogger("loadgate.server")
+# a child of uvicorn's logger: under `uvicorn ...app:app` our lines (model loaded, ONNX export)
+# go where uvicorn's go, at its --log-level, with no logging setup of our own
+log = logging.getLogger("uvicorn.error.loadgate")
 
 WARMUP_TEXTS = ["warm up", "a somewhat longer sentence to warm up the tokenizer and the model"]
 
