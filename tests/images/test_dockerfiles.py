@@ -138,3 +138,70 @@ def test_image_uid_matches_charts_and_operator_jobs():
         assert values["securityContext"]["runAsUser"] == uid
     builders = pytest.importorskip("loadgate_operator.builders")
     assert builders.RUNNER_UID == uid
+
+
+def _third_party_imports(paths: list[Path]) -> set[str]:
+    """Top-level modules imported anywhere in these sources (module or function level)."""
+    import ast
+
+    names: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names
+            and n not in {"loadgate", "loadgate_operator", "__future__"}}
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """Distributions pip installs for these requirements (as installed in this venv)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    seen: set[str] = set()
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        req = todo.pop()
+        name = norm(req.name)
+        if name in seen:
+            continue
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional dependency not installed here
+        seen.add(name)
+        for sub in dist.requires or []:
+            r = Requirement(sub)
+            extras = req.extras or {""}
+            if r.marker is None or any(r.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(r)
+    return seen
+
+
+@pytest.mark.parametrize(("name", "sources"), [
+    ("loadgate", ["src/loadgate/gate", "src/loadgate/analysis", "src/loadgate/loadgen",
+                  "src/loadgate/spec", "src/loadgate/runner", "operator/loadgate_operator"]),
+    ("model-server", ["src/loadgate/server", "src/loadgate/spec"]),
+])
+def test_image_dependencies_cover_the_code_it_runs(name, sources, tmp_path):
+    """Every third-party import of the code an image runs comes with its requirements,
+    so the torch-free loadgate image never meets an ImportError."""
+    from importlib import metadata
+
+    files = [p for s in sources for p in (REPO / s).rglob("*.py")]
+    if not files:
+        pytest.skip("sources not there yet")
+    provided = _closure(_requirements(name, tmp_path))
+    by_module = metadata.packages_distributions()
+    missing = {}
+    for module in _third_party_imports(files):
+        dists = {re.sub(r"[-_.]+", "-", d).lower() for d in by_module.get(module, [])}
+        if not dists & provided:
+            missing[module] = sorted(dists) or ["(not installed)"]
+    assert missing == {}, f"{name} image lacks: {missing}"
