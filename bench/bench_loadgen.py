@@ -1,0 +1,193 @@
+"""How much load one Locust worker process generates with loadgate's locustfile, and its cost.
+
+    python -m bench.bench_loadgen --seconds 20 [--users 20]
+
+A tiny fast server (a separate process, raw asyncio, precomputed bodies) answers valid
+/embed and /health responses, so the worker, not the target, is the limit. A headless master
+and ONE worker process (the topology of `loadgate run` and the Kubernetes Jobs) run closed-loop
+users (no think time) for --seconds, once with each locustfile, side by side:
+
+  a  bare:      FastHttpUser posting one fixed text, no response checks (Locust's floor)
+  b  loadgate:  the built-in locustfile (corpus texts, 8/2/1 mix, every response validated)
+
+Prints requests/s, the worker's CPU (psutil: busy % of one core, and CPU ms per request), the
+server's CPU (if near 100 % the figure is the server's, not the worker's), and the ratio b/a.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from loadgate import spec
+from loadgate.loadgen import LOCUSTFILE
+from loadgate.loadgen.command import master_args, worker_args
+
+DIM = 384
+
+SERVER = r'''
+import asyncio, json, sys
+DIM = 384
+VEC = "[" + ",".join(["0.0123"] * DIM) + "]"
+EMBED = {n: ('{"embeddings":[' + ",".join([VEC] * n) + '],"model":"bench","dim":384,"count":%d}'
+             % n).encode() for n in range(1, 65)}
+HEALTH = b'{"status":"ok"}'
+
+def reply(body):
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+async def handle(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            body = await reader.readexactly(length) if length else b""
+            if head.startswith(b"POST"):
+                n = len(json.loads(body)["texts"])
+                writer.write(reply(EMBED[n]))
+            else:
+                writer.write(reply(HEALTH))
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+async def main(port):
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main(int(sys.argv[1])))
+'''
+
+BARE = r'''
+from locust import FastHttpUser, constant, task
+
+class BareUser(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def embed(self):
+        self.client.post("/embed", json={"texts": ["The quick brown fox."]}, name="/embed")
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ok(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer in {timeout}s")
+
+
+def run_one(label: str, locustfile: Path, base: str, seconds: int, users: int, work: Path,
+            server: psutil.Process) -> dict:
+    lt = spec.parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
+                     "metadata": {"name": f"bench-{label}"},
+                     "spec": {"target": {"url": base},
+                              "load": {"users": users, "spawnRate": users,
+                                       "runTime": f"{seconds}s", "stopTimeout": "2s"}}})
+    cfg = work / f"{label}.json"
+    cfg.write_text(json.dumps({**spec.to_config(lt), "waitTimeS": [0, 0]}))  # closed loop
+    env = {**os.environ, spec.CONFIG_ENV: str(cfg)}
+    port = free_port()
+    prefix = work / label
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "locust", *worker_args(lt, locustfile=locustfile,
+                                                      master_host="127.0.0.1", master_port=port)],
+        env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    master = subprocess.Popen(
+        [sys.executable, "-m", "locust", *master_args(
+            lt, locustfile=locustfile, csv_prefix=prefix, html=work / f"{label}.html",
+            expect_workers=1, bind_port=port), "--loglevel", "WARNING"],
+        env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wproc = psutil.Process(worker.pid)
+    # measure the steady middle: skip spawning, stop before the end
+    time.sleep(min(3.0, seconds / 4))
+    w0, s0, t0 = wproc.cpu_times(), server.cpu_times(), time.monotonic()
+    time.sleep(max(1.0, seconds - min(3.0, seconds / 4) - 1.0))
+    w1, s1, t1 = wproc.cpu_times(), server.cpu_times(), time.monotonic()
+    master.wait(timeout=seconds + 60)
+    worker.wait(timeout=30)
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        agg = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    with open(f"{prefix}_stats_history.csv", newline="") as f:
+        hist = [r for r in csv.DictReader(f) if r["Name"] == "Aggregated"]
+    window = [float(r["Requests/s"]) for r in hist[len(hist) // 4: -1] if r["Requests/s"] != "N/A"]
+    rps = sum(window) / len(window) if window else float(agg["Requests/s"])
+    busy = (w1.user + w1.system - w0.user - w0.system) / (t1 - t0)
+    server_busy = (s1.user + s1.system - s0.user - s0.system) / (t1 - t0)
+    return {"label": label, "rps": rps, "requests": int(agg["Request Count"]),
+            "failures": int(agg["Failure Count"]), "worker_cpu_pct": 100 * busy,
+            "cpu_ms_per_request": 1000 * busy / rps if rps else float("nan"),
+            "server_cpu_pct": 100 * server_busy}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--users", type=int, default=20)
+    args = ap.parse_args(argv)
+    if args.seconds < 6:
+        ap.error("--seconds must be at least 6")
+    with tempfile.TemporaryDirectory(prefix="bench-loadgen-") as tmp:
+        work = Path(tmp)
+        (work / "bare.py").write_text(BARE)
+        (work / "server.py").write_text(SERVER)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        srv = subprocess.Popen([sys.executable, str(work / "server.py"), str(port)])
+        try:
+            wait_ok(base + "/health")
+            server = psutil.Process(srv.pid)
+            results = [run_one("a-bare", work / "bare.py", base, args.seconds, args.users, work,
+                               server),
+                       run_one("b-loadgate", LOCUSTFILE, base, args.seconds, args.users, work,
+                               server)]
+        finally:
+            srv.terminate()
+            srv.wait(timeout=10)
+    print(f"one Locust worker process, {args.users} closed-loop users, {args.seconds}s each, "
+          f"{psutil.cpu_count()} CPUs (shared: noisy)")
+    print(f"{'locustfile':<12} {'req/s':>8} {'requests':>9} {'fails':>6} {'worker CPU':>11} "
+          f"{'CPU ms/req':>11} {'server CPU':>11}")
+    for r in results:
+        print(f"{r['label']:<12} {r['rps']:>8.0f} {r['requests']:>9} {r['failures']:>6} "
+              f"{r['worker_cpu_pct']:>10.0f}% {r['cpu_ms_per_request']:>11.3f} "
+              f"{r['server_cpu_pct']:>10.0f}%")
+    a, b = results
+    print(f"ratio b/a: req/s {b['rps'] / a['rps']:.2f}, "
+          f"CPU per request {b['cpu_ms_per_request'] / a['cpu_ms_per_request']:.2f}")
+    if any(r["server_cpu_pct"] > 90 for r in results):
+        print("note: the server was near a full core; req/s may be the server's limit")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
