@@ -21,6 +21,7 @@ TICK_S = 0.5
 CPU_EVERY_S = 1.0
 PROGRESS_EVERY_S = 5.0
 DEADLINE_MARGIN_S = 60.0
+WORKERS_GONE_GRACE_S = 15.0
 # what a previous run left in the output directory; removed first so it cannot be mistaken
 # for this run's results (a half-finished run must read as "no results", not as old ones)
 OUTPUT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
@@ -173,7 +174,7 @@ def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict)
     sampler = CpuSampler(cluster.pids)
     start = time.monotonic()
     next_cpu, next_progress = start + CPU_EVERY_S, start + PROGRESS_EVERY_S
-    snap, grace_warned, signals_seen = None, False, 0
+    snap, grace_warned, signals_seen, workers_gone_at = None, False, 0, None
     try:
         while cluster.master_running():
             now = time.monotonic()
@@ -190,10 +191,15 @@ def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict)
                     "stopping Locust")
                 cluster.stop()
             dead = cluster.dead_workers()
-            if dead and len(dead) == len(cluster.workers) and cluster.sigterm_sent_at is None:
+            if dead and len(dead) == len(cluster.workers) and workers_gone_at is None:
+                workers_gone_at = now
+            # workers also leave first when a run ends normally (the master tells them to
+            # quit, then writes its final files): only a master that lingers gets SIGTERM
+            if workers_gone_at is not None and cluster.sigterm_sent_at is None and \
+                    now - workers_gone_at > lt.load.stop_timeout_s + WORKERS_GONE_GRACE_S:
                 facts["workersLost"] = True
-                say(f"[{elapsed:5.0f}s] every Locust worker exited; stopping the master "
-                    f"(see {_shown(cluster.worker_log(dead[0]))})")
+                say(f"[{elapsed:5.0f}s] every Locust worker exited but the master did not; "
+                    f"stopping it (see {_shown(cluster.worker_log(dead[0]))})")
                 cluster.stop()
             if now >= next_cpu:
                 next_cpu += CPU_EVERY_S
