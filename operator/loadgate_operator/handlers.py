@@ -31,6 +31,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **
     settings.persistence.finalizer = f"{names.GROUP}/finalizer"
     settings.watching.server_timeout = int(os.environ.get("LOADGATE_WATCH_TIMEOUT", "300"))
     settings.networking.request_timeout = 30
+    # a deleted LoadTest waits for its timer to stop: re-check every second, not every minute
+    settings.background.cancellation_polling = 1
     memo.settings = OperatorSettings.from_env()
     memo.runs = {}
     await asyncio.to_thread(kube.load_config)
@@ -102,6 +104,7 @@ async def start_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     memo.runs[body["metadata"]["uid"]] = lt
     step = status.started(st, status.now_utc(), builders.results_path(lt, settings))
     patch.status.update(step.patch)
+    patch.status["observedGeneration"] = body["metadata"].get("generation") or 1
     for etype, reason, msg in step.events:
         kopf.event(body, type=etype, reason=reason, message=msg)
 

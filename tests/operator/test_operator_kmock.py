@@ -116,7 +116,7 @@ def test_pass_run_end_to_end(cluster, collector_messages):
         assert labels["loadgate.dev/loadtest"] == "smoke"
         assert labels["app.kubernetes.io/managed-by"] == "loadgate-operator"
     st = wait_phase("smoke", "WaitingForTarget")
-    assert st["resultsPath"] == "pvc/smoke-results/smoke"
+    assert st["resultsPath"] == "pvc/smoke-results/smoke" and st["observedGeneration"] == 1
     assert {c["type"]: c["status"] for c in st["conditions"]} == {
         "TargetReady": "Unknown", "WorkersConnected": "Unknown", "LoadCompleted": "Unknown",
         "ThresholdsMet": "Unknown"}
@@ -276,3 +276,13 @@ def test_baseline_that_never_finished_fails(cluster):
     st = wait_phase("orphan", "Failed")
     assert st["verdict"] == "Error" and "'no-such-run' does not exist" in st["reason"]
     assert children("orphan") == []
+
+
+def test_delete_is_not_blocked(cluster):
+    create_lt(loadtest("gone"))
+    wait_phase("gone", "WaitingForTarget")
+    kube.request("DELETE", f"{kube.collection(*LT, NS)}/gone")
+    # any finalizer the operator holds is released promptly; the children go with their
+    # owner through ownerReferences (the cluster's garbage collector, not emulated here)
+    wait_until(lambda: kube.get(*LT, NS, "gone") is None, 30, "the LoadTest to be deleted")
+    assert all(c["metadata"]["ownerReferences"][0]["name"] == "gone" for c in children("gone"))

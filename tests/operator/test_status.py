@@ -169,3 +169,18 @@ def test_trim_keeps_termination_message_under_4k():
     assert t["verdict"] == "Fail" and t["summary"] == {"rps": 1.0}
     assert t["thresholds"][0]["passed"] is False  # the failing row survives the trim
     assert "endpoints" not in t
+
+
+def test_operator_cli_options():
+    from argparse import Namespace
+
+    import pytest
+    from loadgate_operator.main import kopf_options
+    assert kopf_options(Namespace(namespace=[], all_namespaces=True, liveness="")) == {
+        "standalone": True, "liveness_endpoint": None, "clusterwide": True}
+    assert kopf_options(Namespace(namespace=["a", "b"], all_namespaces=False,
+                                  liveness="http://0.0.0.0:8080/healthz")) == {
+        "standalone": True, "liveness_endpoint": "http://0.0.0.0:8080/healthz",
+        "namespaces": ["a", "b"]}
+    with pytest.raises(SystemExit, match="not both"):
+        kopf_options(Namespace(namespace=["a"], all_namespaces=True, liveness=""))
