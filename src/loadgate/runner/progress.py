@@ -64,7 +64,7 @@ def last_snapshot(history_csv: Path) -> Snapshot | None:
 def progress_line(elapsed_s: float, snap: Snapshot | None, workers_note: str = "") -> str:
     """`[  15s] users 10  rps 23.4  p95 120 ms  failures 0 (0.00%)`."""
     head = f"[{elapsed_s:5.0f}s]"
-    if snap is None:
+    if snap is None or (snap.users == 0 and snap.requests == 0):
         return f"{head} starting Locust{workers_note}, no statistics yet"
     p95 = "n/a" if snap.p95_ms is None else f"{snap.p95_ms:.0f} ms"
     rate = snap.failures / snap.requests if snap.requests else 0.0

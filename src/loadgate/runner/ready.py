@@ -60,8 +60,6 @@ def wait_for_target(url: str, timeout_s: float, *, interval: float = 1.0,
         ready, seen = probe(url, max(0.2, min(5.0, remaining)))
         now = time.monotonic()
         if ready:
-            if now - start >= REPORT_EVERY_S:
-                log(f"target ready: {url} answered 200 after {now - start:.0f}s")
             return
         stop_reason = give_up() if give_up else None
         if stop_reason:
