@@ -25,7 +25,7 @@ def parse_duration(value, path: str = "") -> float:
         return float(value)
     if not isinstance(value, str):
         raise DurationError(f"{where}invalid duration {value!r} (use 30s, 5m, 1h)")
-    text = value.strip()
+    text = value  # no trimming: the CRD's pattern rejects spaces too
     if _NUMBER.match(text):
         return float(text)
     m = _DURATION.match(text)

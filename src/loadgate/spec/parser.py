@@ -32,6 +32,8 @@ MAX_USERS = 100_000
 MAX_WORKERS = 100
 MAX_TEXTS_PER_REQUEST = 64  # the model server's default max_texts_per_request
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+# Kubernetes object names: the LoadTest's name also names its results directory and Jobs.
+_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 class SpecError(ValueError):
@@ -158,7 +160,12 @@ def parse(doc: dict) -> LoadTest:
     meta = r.mapping(doc.get("metadata"), "metadata")
     if meta is not None:
         name = r.string(meta, "name", "metadata")
-        namespace = r.string(meta, "namespace", "metadata", default="default")
+        if name is not None and not _DNS_NAME.match(name):
+            r.error("metadata.name", f"must be a lowercase DNS name (a-z, 0-9, '-', '.'), "
+                                     f"not {name!r}")
+        namespace = r.string(meta, "namespace", "metadata", default="default", max_len=63)
+        if namespace is not None and not _DNS_NAME.match(namespace):
+            r.error("metadata.namespace", f"must be a lowercase DNS label, not {namespace!r}")
     spec = r.mapping(doc.get("spec"), "spec", {
         "target", "load", "workers", "scenario", "locustfile", "thresholds", "baseline",
         "timeouts", "ttlSecondsAfterFinished"})
