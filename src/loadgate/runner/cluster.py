@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from loadgate.loadgen import command
+from loadgate.runner.serve import die_with_parent
 
 MASTER_EXIT_GRACE_S = 30.0  # after SIGTERM, on top of the spec's stopTimeout
 WORKER_EXIT_GRACE_S = 15.0
@@ -64,7 +65,8 @@ class LocustCluster:
         # own session: a terminal Ctrl-C reaches only the runner, which stops Locust in order
         return subprocess.Popen([sys.executable, "-m", "locust", *argv], stdout=f,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=self.env, start_new_session=True)
+                                env=self.env, start_new_session=True,
+                                preexec_fn=die_with_parent)
 
     def start(self) -> None:
         port = free_port()

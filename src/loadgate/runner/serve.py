@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,19 @@ from urllib.parse import urlsplit
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def die_with_parent() -> None:
+    """preexec_fn: SIGTERM this child if the runner itself dies (even by SIGKILL), so no
+    server or Locust process outlives it. Linux only; elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class ServeError(Exception):
@@ -71,7 +85,7 @@ class LocalServer:
             [sys.executable, "-m", "uvicorn", "loadgate.server.app:app", "--host", self.host,
              "--port", str(self.port), "--workers", "1", "--log-level", "warning"],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=die_with_parent)
 
     def exited(self) -> str | None:
         """None while running; else a sentence for the ready-wait to give up with."""
