@@ -42,7 +42,7 @@ class ServerSettings(BaseSettings):
     max_batch_size: int = Field(64, ge=1, description="texts per model call")
     max_batch_wait_ms: float = Field(5.0, ge=0, description="longest a request waits for company")
     # a model call runs its texts sorted by length in forwards of this many (less padding)
-    forward_batch_size: int = Field(32, ge=1)
+    forward_batch_size: int = Field(16, ge=1)
 
     # request limits
     max_texts_per_request: int = Field(64, ge=1)
