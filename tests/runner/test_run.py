@@ -145,8 +145,8 @@ def test_serve_end_to_end_against_the_model_server(tmp_path):
     assert "verdict: Pass" in r.stdout and "breaking point:" in r.stdout
     assert "Starting Locust" not in r.stdout and "Starting Locust" in (out / "locust.log").read_text()
     # and the server it started is gone again
-    with socket.socket() as s2:
-        s2.bind(("127.0.0.1", port))
+    with socket.socket() as s2, pytest.raises(ConnectionRefusedError):
+        s2.connect(("127.0.0.1", port))
 
 
 def test_failing_threshold_exits_1(tmp_path, capacity_50rps):

@@ -52,6 +52,8 @@ def check_port_free(host: str, port: int) -> None:
     """Fail with a clear sentence when something already listens on host:port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # like uvicorn: connections of a previous run in TIME_WAIT do not make the port taken
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:
