@@ -27,6 +27,11 @@ def create_lt(doc: dict) -> dict:
     return kube.request("POST", kube.collection(*LT, NS), body=doc)
 
 
+def delete_lt(name: str) -> None:
+    """Remove a run that would otherwise keep its timer ticking for the rest of the module."""
+    kube.request("DELETE", f"{kube.collection(*LT, NS)}/{name}")
+
+
 def status_of(name: str) -> dict:
     return (kube.get(*LT, NS, name) or {}).get("status") or {}
 
@@ -232,6 +237,7 @@ def test_wait_times_out_on_unfinished_run(cluster):
     proc = loadgate_wait(cluster, "slow", "2s")
     assert proc.returncode == 2 and "timed out" in proc.stdout
     assert "phase WaitingForTarget" in proc.stdout
+    delete_lt("slow")
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +259,10 @@ def collector_messages(tmp_path_factory) -> dict[str, str]:
         message = log.read_text()
         assert len(message.encode()) < 4096
         assert json.loads(message)["verdict"] == verdict, message
+        # full reports stay on the "PVC", next to the CSVs
+        full = json.loads((results / "summary.json").read_text())
+        assert full["verdict"] == verdict and "endpoints" in full
+        assert (results / "junit.xml").exists() and (results / "summary.md").exists()
         out[verdict] = message
     return out
 
@@ -269,6 +279,7 @@ def test_baseline_from_a_finished_loadtest(cluster):
     cmd = kube.get("batch/v1", "Job", NS, names.collector("base-next"))[
         "spec"]["template"]["spec"]["containers"][0]["command"]
     assert cmd[-2:] == ["--baseline", "/config/baseline.json"]
+    delete_lt("base-next")
 
 
 def test_baseline_that_never_finished_fails(cluster):
@@ -286,3 +297,36 @@ def test_delete_is_not_blocked(cluster):
     # owner through ownerReferences (the cluster's garbage collector, not emulated here)
     wait_until(lambda: kube.get(*LT, NS, "gone") is None, 30, "the LoadTest to be deleted")
     assert all(c["metadata"]["ownerReferences"][0]["name"] == "gone" for c in children("gone"))
+
+
+def test_existing_child_is_adopted_not_duplicated(cluster):
+    """A child left by an operator that died before recording progress: 409 is fine."""
+    kube.request("POST", kube.collection("v1", "Service", NS), body={
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": names.master("pre"), "namespace": NS,
+                     "labels": names.labels("pre", "master")},
+        "spec": {"ports": [{"port": 5557}]}})
+    create_lt(loadtest("pre"))
+    wait_phase("pre", "WaitingForTarget")
+    services = [o for o in cluster.objects("v1/services")
+                if o["metadata"]["name"] == names.master("pre")]
+    assert len(services) == 1
+    delete_lt("pre")
+
+
+def test_creation_to_children_latency_burst(cluster):
+    """Five LoadTests at once: time from creation to all of their children (printed)."""
+    t0 = time.monotonic()
+    for i in range(5):
+        create_lt(loadtest(f"burst-{i}"))
+    done = {}
+    while len(done) < 5 and time.monotonic() - t0 < 60:
+        for i in range(5):
+            if i not in done and len(children(f"burst-{i}")) == len(CHILD_KINDS):
+                done[i] = time.monotonic() - t0
+        time.sleep(0.25)  # the emulator shares this process: polling must not starve it
+    assert len(done) == 5, f"children incomplete after 60s: {sorted(done)}"
+    lat = sorted(done.values())
+    print(f"\nburst of 5 LoadTests -> all children: median {lat[2]:.2f}s, max {lat[-1]:.2f}s")
+    for i in range(5):
+        delete_lt(f"burst-{i}")
