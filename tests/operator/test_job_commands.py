@@ -1,0 +1,124 @@
+"""The Jobs' own commands, run for real on this machine: init wait, Locust master + worker from
+the ConfigMap's files, then the collector. Only the pod paths and the master's address are
+mapped to local ones; everything else is exactly what the builders put into the Jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from loadgate_operator import builders, names
+from loadgate_operator.settings import OperatorSettings
+from operator_csvs import _gate_helpers
+
+from loadgate.spec import parse
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pod_path(value: str, root: Path) -> str:
+    """A pod path (or comma-separated list of them) -> the same under `root`."""
+    parts = []
+    for v in value.split(","):
+        for pod in ("/config", "/results", "/tmp", "/dev/termination-log"):
+            if v == pod or v.startswith(pod + "/"):
+                v = str(root / pod.strip("/").replace("dev/", "")) + v[len(pod):]
+                break
+        parts.append(v)
+    return ",".join(parts)
+
+
+def localize(argv: list[str], root: Path, port: int, lt_name: str) -> list[str]:
+    """Pod paths -> temp dirs, the master Service -> 127.0.0.1, 5557 -> a free port."""
+    out = []
+    for i, a in enumerate(argv):
+        a = pod_path(a, root)
+        if a == names.master(lt_name):
+            a = "127.0.0.1"
+        if i > 0 and argv[i - 1] in ("--master-bind-port", "--master-port"):
+            a = str(port)
+        out.append(a)
+    if out[0] == "locust":
+        return [sys.executable, "-m", "locust", *out[1:]]
+    if out[0] == "loadgate":
+        return [sys.executable, "-m", "loadgate", *out[1:]]
+    return [sys.executable, *out[1:]] if out[0] == "python" else out
+
+
+def env_of(container: dict, root: Path) -> dict:
+    env = dict(os.environ)
+    for e in container["env"]:
+        env[e["name"]] = pod_path(e["value"], root)
+    return env
+
+
+def test_master_worker_collector_commands_run(tmp_path):
+    root = tmp_path
+    (root / "results").mkdir()
+    (root / "tmp").mkdir()
+    with _gate_helpers().load_known_capacity().running(service_ms=2) as base:
+        lt = parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
+                    "metadata": {"name": "real", "namespace": "perf"},
+                    "spec": {"target": {"url": base, "readyTimeout": "20s"},
+                             "load": {"stages": [{"duration": "3s", "users": 2, "spawnRate": 2},
+                                                 {"duration": "3s", "users": 4,
+                                                  "spawnRate": 4}],
+                                      "stopTimeout": "2s"},
+                             "workers": 1, "thresholds": {"p95Ms": 5000, "maxErrorRate": 0.5},
+                             "timeouts": {"workersConnect": "30s", "deadline": "2m"}}})
+        settings = OperatorSettings()
+        cm = builders.build_configmap(lt)
+        (root / "config").mkdir()
+        for key, text in cm["data"].items():
+            (root / "config" / key).write_text(text)
+        assert "shape.py" in cm["data"]  # stages: the master loads locustfile.py,shape.py
+
+        master = builders.build_master_job(lt, settings)["spec"]["template"]["spec"]
+        worker = builders.build_worker_job(lt, settings)["spec"]["template"]["spec"]
+        port = free_port()
+
+        init = master["initContainers"][0]
+        ready = subprocess.run(localize(init["command"], root, port, "real"),
+                               env=env_of(init, root), capture_output=True, text=True,
+                               timeout=40)
+        assert ready.returncode == 0, ready.stdout + ready.stderr
+
+        mc, wc = master["containers"][0], worker["containers"][0]
+        log = open(root / "locust.log", "w")  # noqa: SIM115
+        m = subprocess.Popen(localize(mc["command"], root, port, "real"), env=env_of(mc, root),
+                             cwd=root / "tmp", stdout=log, stderr=subprocess.STDOUT)
+        w = subprocess.Popen(localize(wc["command"], root, port, "real"), env=env_of(wc, root),
+                             cwd=root / "tmp", stdout=log, stderr=subprocess.STDOUT)
+        try:
+            assert m.wait(timeout=60) == 0, (root / "locust.log").read_text()[-3000:]
+            w.wait(timeout=20)
+        finally:
+            for p in (m, w):
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(5)
+            log.close()
+    assert (root / "results" / "locust_stats_history.csv").exists()
+    assert (root / "results" / "report.html").exists()
+
+    cc = builders.build_collector_job(lt, settings)["spec"]["template"]["spec"]["containers"][0]
+    proc = subprocess.run(localize(cc["command"], root, port, "real"), env=env_of(cc, root),
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    message = (root / "termination-log").read_text()
+    assert len(message.encode()) < 4096
+    summary = json.loads(message)
+    assert summary["verdict"] == "Pass", summary["reason"]
+    assert summary["summary"]["requests"] > 0 and summary["summary"]["maxUsers"] == 4
+    assert json.loads((root / "results" / "summary.json").read_text())["name"] == "real"
