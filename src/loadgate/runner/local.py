@@ -169,8 +169,8 @@ def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict)
         f"{lt.load.mode} load up to {lt.load.max_users} users, "
         f"planned {lt.load.duration_s:.0f}s (logs in {_shown(cluster.log_path)})")
     facts = {"interrupted": False, "deadlineHit": False, "workersLost": False}
+    stop_state["cluster"] = cluster  # from here a signal stops Locust instead of raising
     cluster.start()
-    stop_state["cluster"] = cluster
     sampler = CpuSampler(cluster.pids)
     start = time.monotonic()
     next_cpu, next_progress = start + CPU_EVERY_S, start + PROGRESS_EVERY_S
