@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -36,13 +37,17 @@ class Operator:
     def __init__(self, kubeconfig: Path, log: Path) -> None:
         self.kubeconfig, self.log = kubeconfig, log
         self.proc: subprocess.Popen | None = None
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.liveness_port = sock.getsockname()[1]
 
     def start(self) -> None:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), LOADGATE_OPERATOR_INTERVAL="0.5",
                    LOADGATE_RUNNER_IMAGE="registry.test/loadgate:1.0", PYTHONUNBUFFERED="1")
         self.fh = open(self.log, "a")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "loadgate", "operator", "--namespace", NS, "--liveness=",
+            [sys.executable, "-m", "loadgate", "operator", "--namespace", NS,
+             f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
              "--verbose"], env=env, stdout=self.fh, stderr=subprocess.STDOUT)
 
     def stop(self) -> None:

@@ -157,6 +157,13 @@ def test_pass_run_end_to_end(cluster, collector_messages):
     assert kube.get("batch/v1", "Job", NS, "smoke-workers")["spec"]["parallelism"] == 2
 
 
+def test_liveness_endpoint(cluster):
+    import urllib.request
+    url = f"http://127.0.0.1:{cluster.operator.liveness_port}/healthz"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.status == 200
+
+
 def test_failing_threshold_gives_fail(cluster, collector_messages):
     create_lt(loadtest("strict", thresholds={"p95Ms": 0.001}))
     run_to_collecting("strict")
