@@ -116,6 +116,9 @@ class Emulator(kmock.KubernetesEmulator):
             self.resources[key] = kmock.ResourceInfo(verbs=VERBS, **info)
 
     namespaces = ("lg",)
+    # (plural, subresource) of every write that carried a "status" key: proves the operator
+    # writes .status through the status subresource, as a real API server requires
+    status_writes: list = []
 
     async def __call__(self, raw_request):
         # kmock 0.8 cannot parse the cluster-wide /api/v1/namespaces path: serve it here
@@ -170,6 +173,8 @@ class Emulator(kmock.KubernetesEmulator):
             obj = self._objects[key] if key in self._objects else None
             if obj is not None and not obj.deleted:
                 data = request.data
+                if isinstance(data, dict) and "status" in data:
+                    self.status_writes.append((request.resource.plural, request.subresource))
                 if isinstance(data, list):  # JSON patch: apply here, replace the object
                     new = apply_json_patch(obj.raw, data)
                     async with self._lock:

@@ -149,6 +149,8 @@ def test_pass_run_end_to_end(cluster, collector_messages):
         {e["reason"] for e in events_for("smoke")}, 20, "phase and verdict Events")
     assert "VerdictPass" in reasons
     assert loadgate_wait(cluster, "smoke", "10s").returncode == 0
+    lt_writes = {w for w in cluster.emulator.status_writes if w[0] == "loadtests"}
+    assert lt_writes == {("loadtests", "status")}  # only ever via the status subresource
 
     # a run is immutable: a spec change afterwards is ignored, with a Warning Event
     kube.patch(*LT, NS, "smoke", {"spec": {"workers": 5}})
