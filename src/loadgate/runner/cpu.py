@@ -28,7 +28,9 @@ class CpuSampler:
             self._procs[pid] = p
             self._recent[pid] = deque(maxlen=SMOOTH_SAMPLES)
         self.max_percent = 0.0
-        self.samples = 0
+        self.samples = 0  # full smoothing windows seen
+        self.readings = 0  # single readings taken under load
+        self.partial_max = 0.0  # for runs too short to fill a window
 
     def sample(self, count: bool = True) -> None:
         """Read every process; with count=False only keep the clocks moving (not under load)."""
@@ -43,13 +45,18 @@ class CpuSampler:
                 continue
             window = self._recent[pid]
             window.append(pct)
+            self.readings += 1
+            mean = sum(window) / len(window)
+            self.partial_max = max(self.partial_max, mean)
             if len(window) == window.maxlen:
-                self.max_percent = max(self.max_percent, sum(window) / len(window))
+                self.max_percent = max(self.max_percent, mean)
                 self.samples += 1
 
-    def result(self) -> float:
-        """The peak smoothed figure; a run too short for a full window uses what it has."""
+    def result(self) -> float | None:
+        """The peak smoothed figure; a run too short for a full window uses what it has;
+        None when no reading was ever taken under load (nothing to judge the generator by)."""
+        if self.readings == 0:
+            return None
         if self.samples == 0:
-            partial = [sum(w) / len(w) for w in self._recent.values() if w]
-            return round(max(partial, default=0.0), 1)
+            return round(self.partial_max, 1)
         return round(self.max_percent, 1)
