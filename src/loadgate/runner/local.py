@@ -224,7 +224,8 @@ def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict)
     facts.update(durationS=round(time.monotonic() - start, 1), locustExitCode=code)
     snap = last_snapshot(history) or snap
     say(progress_line(time.monotonic() - start, snap) + "  (done)")
-    if code not in (0, 1, None) and not facts["interrupted"]:
+    # Locust runs with --exit-code-on-error 0: any other code means Locust itself broke
+    if code not in (0, None) and not facts["interrupted"]:
         say(f"locust exited with code {code}; the end of {_shown(cluster.log_path)}:")
         for line in cluster.log_tail().splitlines():
             say("  | " + line)
@@ -248,6 +249,7 @@ def _install_signals(stop_state: dict) -> dict:
 def run(args) -> int:
     from loadgate.gate import EXIT_CODES, analyze
     from loadgate.gate.report import format_verdict, summary_markdown, write_summary_json
+
     try:
         lt = load_loadtest(args)
         locustfile = _locustfile(lt, args.file)
