@@ -221,3 +221,29 @@ def test_breakpoint_stops_early_at_the_known_capacity(tmp_path):
     assert s["run"]["durationS"] < planned * 0.75, "the breakpoint profile stopped early"
     assert s["summary"]["maxUsers"] < 100
     assert "breaking point: Broke at" in r.stdout
+
+
+USER_LOCUSTFILE = '''
+from locust import FastHttpUser, constant, task
+
+class Mine(FastHttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def custom(self):
+        self.client.get("/health", name="custom health")
+'''
+
+
+def test_spec_locustfile_is_read_from_next_to_the_loadtest(tmp_path, capacity_50rps):
+    f = write_loadtest(tmp_path, "mine", capacity_50rps,
+                       {"users": 2, "spawnRate": 2, "runTime": "4s", "stopTimeout": "1s"},
+                       locustfile={"configMapRef": {"name": "mine", "key": "my_locustfile.py"}})
+    r = loadgate_run(str(f), "--out", str(tmp_path / "missing"), cwd=tmp_path)
+    assert r.returncode == 3
+    assert "only exists in a cluster" in r.stdout and "my_locustfile.py" in r.stdout
+    (tmp_path / "my_locustfile.py").write_text(USER_LOCUSTFILE)
+    out = tmp_path / "out"
+    r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0
+    assert [e["name"] for e in summary_of(out)["endpoints"]] == ["custom health"]
