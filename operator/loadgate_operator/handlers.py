@@ -70,17 +70,30 @@ async def _baseline(lt, namespace: str) -> tuple[dict | None, str]:
             "breakingPoint": st.get("breakingPoint") or {}}, ""
 
 
+class ChildRejected(Exception):
+    """The API server refused a child for good (invalid object, forbidden): no retry helps."""
+
+
+def _api_message(e: ApiException) -> str:
+    try:
+        return json.loads(e.body or "{}").get("message") or str(e.reason)
+    except ValueError:
+        return str(e.reason)
+
+
 async def _create_all(children: list[dict], body, logger) -> None:
+    """Create each child (an existing one is fine); retry on transient errors only."""
     for child in children:
         kopf.adopt(child, owner=body)
+        what = f"{child['kind']} {child['metadata']['name']}"
         try:
             _, created = await asyncio.to_thread(kube.create, child)
         except ApiException as e:
-            raise kopf.TemporaryError(
-                f"creating {child['kind']} {child['metadata']['name']}: {e.status} {e.reason}",
-                delay=5) from e
-        logger.info("%s %s %s", child["kind"], child["metadata"]["name"],
-                    "created" if created else "already exists")
+            if e.status in (400, 403, 404, 422):
+                raise ChildRejected(f"the API server rejected {what}: {e.status} "
+                                    f"{_api_message(e)}") from e
+            raise kopf.TemporaryError(f"creating {what}: {e.status} {e.reason}", delay=5) from e
+        logger.info("%s %s", what, "created" if created else "already exists")
 
 
 @kopf.on.create(*RESOURCE)
@@ -100,7 +113,12 @@ async def start_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
         _fail_now(patch, st, "BaselineUnavailable", why, body)
         return
     settings: OperatorSettings = memo.settings
-    await _create_all(builders.build_children(lt, settings, baseline=baseline), body, logger)
+    try:
+        await _create_all(builders.build_children(lt, settings, baseline=baseline), body,
+                          logger)
+    except ChildRejected as e:
+        _fail_now(patch, st, "ChildRejected", str(e), body)
+        return
     memo.runs[body["metadata"]["uid"]] = lt
     step = status.started(st, status.now_utc(), builders.results_path(lt, settings))
     patch.status.update(step.patch)
@@ -164,7 +182,11 @@ async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     if step.create_collector:
         job = builders.build_collector_job(lt, memo.settings,
                                            with_baseline=lt.baseline is not None)
-        await _create_all([job], body, logger)
+        try:
+            await _create_all([job], body, logger)
+        except ChildRejected as e:
+            _fail_now(patch, st, "ChildRejected", str(e), body)
+            return
     patch.status.update(step.patch)
     for etype, reason, msg in step.events:
         kopf.event(body, type=etype, reason=reason, message=msg)

@@ -185,3 +185,8 @@ def test_parser_and_crd_agree_on_invalid_load():
     with pytest.raises(SpecError):
         parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
                "metadata": {"name": "x"}, "spec": bad})
+
+
+def test_name_rule_is_declared():
+    rules = version()["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
+    assert any("self.metadata.name.matches" in r["rule"] for r in rules)

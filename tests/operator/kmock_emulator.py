@@ -11,6 +11,7 @@ import copy
 import datetime
 import itertools
 import json
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -34,6 +35,7 @@ RESOURCES = {
     "loadgate.dev/v1alpha1/loadtests": dict(kind="LoadTest", namespaced=True, singular="loadtest",
                                             shortnames={"lt"}, subresources={"status"}),
 }
+DNS1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
 
 
@@ -157,6 +159,10 @@ class Emulator(kmock.KubernetesEmulator):
                 and isinstance(request.data, dict):
             data = copy.deepcopy(request.data)
             meta = data.setdefault("metadata", {})
+            if request.resource.plural == "services" and not DNS1035.match(
+                    meta.get("name") or ""):
+                raise Unprocessable(message=f"Service {meta.get('name')!r} is invalid: a "
+                                            "DNS-1035 label must start with a letter")
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
             if request.namespace:

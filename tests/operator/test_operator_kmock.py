@@ -209,6 +209,14 @@ def test_stuck_run_hits_deadline(cluster):
     assert proc.returncode == 2
 
 
+def test_rejected_child_fails_instead_of_retrying(cluster):
+    """A name the API server refuses for a Service (the CRD's CEL rule stops it earlier)."""
+    create_lt(loadtest("9lives"))
+    st = wait_phase("9lives", "Failed")
+    assert st["verdict"] == "Error"
+    assert st["reason"].startswith("the API server rejected Service 9lives-master: 422")
+
+
 def test_invalid_spec_fails_with_reason(cluster):
     create_lt(loadtest("broken", load={"users": 5, "runTime": "10s",
                                        "stages": [{"duration": "5s", "users": 1}]}))
