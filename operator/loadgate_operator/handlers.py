@@ -190,3 +190,5 @@ async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     patch.status.update(step.patch)
     for etype, reason, msg in step.events:
         kopf.event(body, type=etype, reason=reason, message=msg)
+    if step.phase in status.TERMINAL:
+        memo.runs.pop(body["metadata"]["uid"], None)
