@@ -204,7 +204,7 @@ def test_breakpoint_stops_early_at_the_known_capacity(tmp_path):
     """One request at a time x 50 ms = 20 req/s; stepping users up must find that and stop."""
     with _known_capacity().running(service_ms=50) as base:
         f = write_loadtest(tmp_path, "bp", base,
-                           {"breakpoint": {"startUsers": 10, "stepUsers": 5,
+                           {"breakpoint": {"startUsers": 15, "stepUsers": 5,
                                            "stepDuration": "6s", "maxUsers": 100},
                             "stopTimeout": "2s"},
                            # think time 0.5-1.5 s: ~1 req/s per user, so ~20 users saturate it;
@@ -217,7 +217,7 @@ def test_breakpoint_stops_early_at_the_known_capacity(tmp_path):
     bp = s["breakingPoint"]
     assert bp["found"] is True, bp
     assert abs(bp["rps"] - 20) <= 2, f"breaking point {bp['rps']} req/s, capacity 20"
-    planned = 19 * 6  # 19 steps of 6 s up to 100 users
+    planned = 18 * 6  # 18 steps of 6 s up to 100 users
     assert s["run"]["durationS"] < planned * 0.75, "the breakpoint profile stopped early"
     assert s["summary"]["maxUsers"] < 100
     assert "breaking point: Broke at" in r.stdout
