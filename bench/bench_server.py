@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
     locustfile = workdir / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
-    used = locust_command(locustfile, "http://127.0.0.1:1", a.seconds, workdir / "probe")[0][3]
+    used = locust_command(locustfile, "http://127.0.0.1:1", a.seconds, workdir / "probe")[0][4]
     print(f"locustfile: {used}")
     for key, (label, env) in CONFIGS.items():
         print(f"{key}: {label} {env}")

@@ -15,7 +15,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, free_port, run_model_server, wait_http_ok
+
+from .conftest import root_conftest
+
+REPO = root_conftest.REPO
+free_port = root_conftest.free_port
+run_model_server = root_conftest.run_model_server
+wait_http_ok = root_conftest.wait_http_ok
 
 TEXTS16 = [f"sentence number {i} about queues, latency and model servers" for i in range(16)]
 
