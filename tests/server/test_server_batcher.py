@@ -114,6 +114,7 @@ def test_queue_bound_rejects_and_close_drains_what_was_queued():
         assert b.queued_texts == 8
         with pytest.raises(QueueFull):
             await b.submit(["one too many"])
+        assert b.queued_texts == 8  # the refused request left no trace
         closing = asyncio.ensure_future(b.close())
         await asyncio.sleep(0)
         with pytest.raises(ShuttingDown):
@@ -125,6 +126,19 @@ def test_queue_bound_rejects_and_close_drains_what_was_queued():
     outs = run(main())
     assert [o.shape for o in outs] == [(4, 2)] * 3
     assert len(enc.calls) == 3
+
+
+def test_a_request_larger_than_the_queue_is_served_when_the_queue_is_empty():
+    enc = RecordingEncoder()
+
+    async def main():
+        b = Batcher(enc, max_batch_size=4, max_wait_s=0.001, max_queue=2)
+        b.start()
+        out = await b.submit(["big"] * 6)
+        await b.close()
+        return out
+
+    assert run(main()).shape == (6, 2)
 
 
 def test_a_model_error_fails_only_its_batch():

@@ -72,7 +72,8 @@ class Batcher:
         """Embeddings for texts, in order, once their batch has run."""
         if self._closing:
             raise ShuttingDown()
-        if self._queued_texts + len(texts) > self.max_queue:
+        # an empty queue takes any request, so one larger than max_queue is slow, not refused
+        if self._queued_texts and self._queued_texts + len(texts) > self.max_queue:
             raise QueueFull()
         item = _Pending(texts, asyncio.get_running_loop().create_future())
         self._queue.append(item)
