@@ -164,8 +164,11 @@ def test_failing_threshold_exits_1(tmp_path, capacity_50rps):
 
 
 def test_sigterm_mid_run_still_gives_complete_csvs_and_a_verdict(tmp_path, capacity_50rps):
+    # a stages (LoadTestShape) run: Locust 2.x dies on SIGTERM there, so the runner must stop it
+    # with SIGINT to get final CSVs and the HTML report
     f = write_loadtest(tmp_path, "cut", capacity_50rps,
-                       {"users": 3, "spawnRate": 3, "runTime": "2m", "stopTimeout": "2s"},
+                       {"stages": [{"duration": "2m", "users": 3, "spawnRate": 3}],
+                        "stopTimeout": "2s"},
                        thresholds={"maxErrorRate": 0.5})
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "loadgate", "run", str(f), "--out", str(out)],
@@ -193,10 +196,11 @@ def test_sigterm_mid_run_still_gives_complete_csvs_and_a_verdict(tmp_path, capac
     stats = (out / "locust_stats.csv").read_text()
     assert stats.endswith("\n") and "\n,Aggregated," in stats
     assert (out / "locust_stats_history.csv").read_text().endswith("\n")
+    assert (out / "report.html").stat().st_size > 0
     s = summary_of(out)
     assert s["verdict"] in ("Pass", "Fail") and s["summary"]["requests"] > 0
     assert s["run"]["interrupted"] is True and s["run"]["durationS"] < 100
-    assert "stopping: SIGTERM to the Locust master" in output
+    assert "stopping: SIGINT to the Locust master" in output
     assert "verdict:" in output
 
 

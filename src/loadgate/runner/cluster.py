@@ -1,8 +1,11 @@
 """Locust master + N worker processes on loopback: the same topology as the Kubernetes Jobs.
 
 Locust is never SIGKILLed: a SIGKILL leaves truncated CSVs and no final Aggregated row. To
-stop early we send SIGTERM to the master, which stops the workers, writes its final CSVs and
-the HTML report, and exits.
+stop early we send SIGINT to the master, which stops the workers, writes its final CSVs and
+the HTML report, and exits. Not SIGTERM: Locust 2.x installs its SIGTERM handler only after a
+headless LoadTestShape run has finished, so a SIGTERM during a stages/breakpoint run kills the
+master outright (exit -15, no final CSVs); and even in plain runs its SIGTERM path skips the
+HTML report. SIGINT (KeyboardInterrupt) takes the clean path in both modes.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from loadgate.loadgen import command
 from loadgate.runner.serve import die_with_parent
 
-MASTER_EXIT_GRACE_S = 30.0  # after SIGTERM, on top of the spec's stopTimeout
+MASTER_EXIT_GRACE_S = 30.0  # after SIGINT, on top of the spec's stopTimeout
 WORKER_EXIT_GRACE_S = 15.0
 
 
@@ -54,7 +57,7 @@ class LocustCluster:
         self.master: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self._logs: list = []
-        self.sigterm_sent_at: float | None = None
+        self.stop_sent_at: float | None = None
 
     def worker_log(self, i: int) -> Path:
         return self.out / f"locust-worker-{i}.log"
@@ -92,18 +95,18 @@ class LocustCluster:
         return [i for i, w in enumerate(self.workers) if w.poll() is not None]
 
     def stop(self) -> None:
-        """SIGTERM to the master (again if asked twice): it ends the run cleanly."""
+        """SIGINT to the master (again if asked twice): it ends the run cleanly (see above)."""
         if self.master_running():
-            self.master.send_signal(signal.SIGTERM)
-            if self.sigterm_sent_at is None:
-                self.sigterm_sent_at = time.monotonic()
+            self.master.send_signal(signal.SIGINT)
+            if self.stop_sent_at is None:
+                self.stop_sent_at = time.monotonic()
 
     def stop_grace_over(self) -> bool:
-        """True once the master has had its stop timeout plus a margin to exit after SIGTERM."""
-        if self.sigterm_sent_at is None:
+        """True once the master has had its stop timeout plus a margin to exit after SIGINT."""
+        if self.stop_sent_at is None:
             return False
         grace = self.lt.load.stop_timeout_s + MASTER_EXIT_GRACE_S
-        return time.monotonic() - self.sigterm_sent_at > grace
+        return time.monotonic() - self.stop_sent_at > grace
 
     def finish(self) -> list[str]:
         """After the master is gone: let workers leave on their own, else SIGTERM them.
@@ -123,7 +126,7 @@ class LocustCluster:
                                     "and is still running")
         if self.master_running():
             problems.append(f"the Locust master (pid {self.master.pid}) did not exit after "
-                            "SIGTERM and is still running")
+                            "SIGINT and is still running")
         for f in self._logs:
             f.close()
         return problems

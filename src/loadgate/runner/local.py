@@ -182,10 +182,10 @@ def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict)
             if stop_state["signals"] > signals_seen:
                 signals_seen = stop_state["signals"]
                 facts["interrupted"] = True
-                say(f"[{elapsed:5.0f}s] stopping: SIGTERM to the Locust master; waiting for its "
+                say(f"[{elapsed:5.0f}s] stopping: SIGINT to the Locust master; waiting for its "
                     "final statistics (Locust is never killed)")
                 cluster.stop()
-            if elapsed > limit_s and cluster.sigterm_sent_at is None:
+            if elapsed > limit_s and cluster.stop_sent_at is None:
                 facts["deadlineHit"] = True
                 say(f"[{elapsed:5.0f}s] the run passed its time limit ({limit_s:.0f}s): "
                     "stopping Locust")
@@ -194,8 +194,8 @@ def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict)
             if dead and len(dead) == len(cluster.workers) and workers_gone_at is None:
                 workers_gone_at = now
             # workers also leave first when a run ends normally (the master tells them to
-            # quit, then writes its final files): only a master that lingers gets SIGTERM
-            if workers_gone_at is not None and cluster.sigterm_sent_at is None and \
+            # quit, then writes its final files): only a master that lingers gets SIGINT
+            if workers_gone_at is not None and cluster.stop_sent_at is None and \
                     now - workers_gone_at > lt.load.stop_timeout_s + WORKERS_GONE_GRACE_S:
                 facts["workersLost"] = True
                 say(f"[{elapsed:5.0f}s] every Locust worker exited but the master did not; "
@@ -204,15 +204,15 @@ def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict)
             if now >= next_cpu:
                 next_cpu += CPU_EVERY_S
                 snap = last_snapshot(history) or snap
-                loaded = snap is not None and snap.users > 0 and cluster.sigterm_sent_at is None
+                loaded = snap is not None and snap.users > 0 and cluster.stop_sent_at is None
                 sampler.sample(count=loaded)
             if now >= next_progress:
                 next_progress += PROGRESS_EVERY_S
                 say(progress_line(elapsed, snap))
             if cluster.stop_grace_over() and not grace_warned:
                 grace_warned = True
-                say("the Locust master has not exited after SIGTERM and its stop timeout; "
-                    "sending SIGTERM again and giving up waiting")
+                say("the Locust master has not exited after SIGINT and its stop timeout; "
+                    "sending SIGINT again and giving up waiting")
                 cluster.stop()
                 break
             time.sleep(TICK_S)
