@@ -60,7 +60,8 @@ def collect(config: str, results: str, baseline: str | None = None) -> dict:
     base = _load(baseline) if baseline else None
     pct = lt.baseline.max_regression_pct if lt.baseline is not None else None
     return analyze(lt.name, str(Path(results) / "locust"), lt.thresholds, baseline=base,
-                   max_regression_pct=pct, generator={"workers": lt.workers}, out_dir=results)
+                   max_regression_pct=pct, generator={"workers": lt.workers}, out_dir=results,
+                   capacity_search=lt.load.mode == "breakpoint")
 
 
 def main(args) -> int:

@@ -120,3 +120,28 @@ def test_reports_written(csv_copy, tmp_path):
     block = format_verdict(s)
     assert block.splitlines()[0] == "verdict: Fail"
     assert "p95Ms" in block and "FAILED" in block and "breaking point:" in block
+
+
+def test_capacity_gate_for_breakpoint_runs(csv_copy):
+    """A breakpoint search breaks the SLO on purpose: its gate is breakingPoint.rps >= minRps."""
+    slo = dict(p95_ms=5_000, max_error_rate=0.5)  # the SLO holds: capacity = the peak window
+    peak = analyze("real", csv_copy, Limits(**slo), capacity_search=True)["breakingPoint"]["rps"]
+    assert peak > 0
+    # p99 1 ms would fail a whole-run gate; in a capacity search it is not a gate row
+    s = analyze("real", csv_copy, Limits(**slo, p99_ms=1, min_rps=peak * 0.5),
+                capacity_search=True)
+    assert s["verdict"] == "Pass", s["reason"]
+    assert s["gate"] == "capacity"
+    assert [(r["metric"], r["passed"]) for r in s["thresholds"]] == [("breakingPoint.rps", True)]
+    assert "capacity" in s["reason"]
+
+    s = analyze("real", csv_copy, Limits(**slo, min_rps=peak * 2), capacity_search=True)
+    assert s["verdict"] == "Fail" and "breakingPoint.rps" in s["reason"]
+
+    # against a baseline whose capacity was twice as high: more than 10% lower fails
+    base = {"summary": {"rps": 1.0}, "breakingPoint": {"rps": peak * 2}}
+    s = analyze("real", csv_copy, Limits(**slo), baseline=base, max_regression_pct=10,
+                capacity_search=True)
+    assert s["verdict"] == "Fail"
+    row = s["thresholds"][0]
+    assert row["metric"] == "baseline.breakingPoint.rps" and row["limit"] == round(peak * 1.8, 3)

@@ -213,11 +213,15 @@ def test_breakpoint_stops_early_at_the_known_capacity(tmp_path):
                             "stopTimeout": "2s"},
                            # think time 0.5-1.5 s: ~1 req/s per user, so ~20 users saturate it;
                            # past that the queue adds (users / 20 - 1) s, over the SLO near 40
-                           thresholds={"p95Ms": 1000, "maxErrorRate": 0.01})
+                           # a breakpoint run's gate is its capacity: 20 req/s >= minRps 15
+                           thresholds={"p95Ms": 1000, "maxErrorRate": 0.01, "minRps": 15})
         out = tmp_path / "out"
         r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path, timeout=240)
-    assert r.returncode in (0, 1), "a verdict, not an error"
     s = summary_of(out)
+    assert r.returncode == 0, (s["reason"], s["thresholds"])
+    assert s["gate"] == "capacity"
+    assert [(t["metric"], t["limit"], t["passed"]) for t in s["thresholds"]
+            if t["metric"] != "generator.maxCpuPercent"] == [("breakingPoint.rps", 15.0, True)]
     bp = s["breakingPoint"]
     assert bp["found"] is True, bp
     assert abs(bp["rps"] - 20) <= 2, f"breaking point {bp['rps']} req/s, capacity 20"

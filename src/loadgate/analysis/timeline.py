@@ -6,6 +6,34 @@ from pathlib import Path
 
 from loadgate.analysis.history import HistoryPoint
 
+RPS_WINDOW_S = 6.0
+
+
+def _trailing_rps(points: list[HistoryPoint]) -> list[float]:
+    """Throughput from the cumulative count, measured between the moments the count changed.
+
+    Exact, unlike Locust's smoothed value; a distributed master receives the workers' counts
+    only every ~3 s, so per-second differences alternate between 0 and spikes. Each point gets
+    the rate between the last arrival at or before it and the earliest arrival within
+    RPS_WINDOW_S before that one (or the arrival just before, when none is)."""
+    arrivals: list[tuple[float, int]] = []  # (t, total) where the total changed
+    for p in points:
+        if not arrivals or p.total_requests != arrivals[-1][1]:
+            arrivals.append((p.t, p.total_requests))
+    out, k = [], -1
+    for p in points:
+        while k + 1 < len(arrivals) and arrivals[k + 1][0] <= p.t:
+            k += 1
+        if k < 1:
+            out.append(0.0)
+            continue
+        m = k - 1
+        while m > 0 and arrivals[k][0] - arrivals[m - 1][0] <= RPS_WINDOW_S:
+            m -= 1
+        (t1, n1), (t0, n0) = arrivals[k], arrivals[m]
+        out.append((n1 - n0) / (t1 - t0))
+    return out
+
 
 def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point: dict | None,
                    title: str = "", windowed: bool = True) -> Path:
@@ -17,11 +45,7 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
     path = Path(path)
     t0 = points[0].t if points else 0.0
     ts = [p.t - t0 for p in points]
-    # Per-row throughput from the cumulative count: exact, unlike Locust's smoothed value.
-    rps = [0.0] + [
-        (b.total_requests - a.total_requests) / (b.t - a.t) if b.t > a.t else 0.0
-        for a, b in zip(points, points[1:], strict=False)
-    ]
+    rps = _trailing_rps(points)
     fig, (ax_load, ax_lat) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5))
     # A row describes the second that ends at its timestamp: steps drawn "pre".
     ax_load.step(ts, rps, where="pre", color="tab:blue", label="req/s")

@@ -11,7 +11,13 @@ from pathlib import Path
 from loadgate.analysis import find_breaking_point, latency_drift, windows
 from loadgate.gate.csvread import LocustResults, read_results
 from loadgate.gate.errors import ResultsUnusable
-from loadgate.gate.thresholds import ThresholdsError, baseline_rows, evaluate, limit_of
+from loadgate.gate.thresholds import (
+    ThresholdsError,
+    baseline_rows,
+    capacity_rows,
+    evaluate,
+    limit_of,
+)
 
 GENERATOR_CPU_LIMIT = 90.0
 
@@ -50,7 +56,8 @@ def _error_summary(name: str, reason: str, generator: dict | None) -> dict:
             "generator": generator or {}}
 
 
-def _verdict(rows: list[dict], generator: dict, s: dict) -> tuple[str, str]:
+def _verdict(rows: list[dict], generator: dict, s: dict,
+             capacity_bp: dict | None = None) -> tuple[str, str]:
     cpu = generator.get("maxCpuPercent")
     if isinstance(cpu, int | float) and cpu > GENERATOR_CPU_LIMIT:
         return "Invalid", (f"The load generator's CPU peaked at {cpu:.0f}% (over "
@@ -65,6 +72,9 @@ def _verdict(rows: list[dict], generator: dict, s: dict) -> tuple[str, str]:
         return "Fail", f"{len(failed)} of {len(rows)} thresholds failed: {'; '.join(parts)}."
     measured = (f"p95 {_fmt(s['p95Ms'])} ms, {s['errorRate']:.2%} errors, "
                 f"{_fmt(s['rps'])} req/s over {s['requests']} requests")
+    if capacity_bp is not None:
+        measured = (f"capacity {_fmt(capacity_bp.get('rps'))} req/s within the SLO of "
+                    f"p95 {_fmt((capacity_bp.get('slo') or {}).get('p95Ms'))} ms")
     if not rows:
         return "Pass", f"No thresholds were set; the run is usable ({measured})."
     plural = "s" if len(rows) > 1 else ""
@@ -72,8 +82,11 @@ def _verdict(rows: list[dict], generator: dict, s: dict) -> tuple[str, str]:
 
 
 def analyze(name, csv_prefix, thresholds, *, baseline=None, max_regression_pct=None,
-            generator=None, out_dir=None) -> dict:
-    """The summary.json dict for one run; never raises for bad results (verdict Error)."""
+            generator=None, out_dir=None, capacity_search=False) -> dict:
+    """The summary.json dict for one run; never raises for bad results (verdict Error).
+
+    capacity_search: the run was a breakpoint search (spec.load.breakpoint), which breaks the
+    SLO on purpose; its gate is the capacity found (see thresholds.capacity_rows)."""
     name = name or Path(str(csv_prefix)).parent.name or "loadtest"
     generator = dict(generator or {})
     try:
@@ -88,10 +101,20 @@ def analyze(name, csv_prefix, thresholds, *, baseline=None, max_regression_pct=N
     s = _summary_block(res)
     endpoints = _endpoints(res)
     notes = list(res.notes)
+    ws = windows(res.history, res.history_windowed) if res.history else []
+    if res.history:
+        bp = find_breaking_point(ws, limit_of(thresholds, "p95_ms"),
+                                 limit_of(thresholds, "max_error_rate"))
+    else:
+        bp = {"found": False, "users": 0, "rps": 0.0, "p95Ms": 0.0, "atS": None,
+              "reason": "no stats history file, so no breaking point was computed"}
     try:
-        rows = evaluate(thresholds, s, endpoints)
-        if baseline is not None:
-            rows += baseline_rows(baseline, s, max_regression_pct)
+        if capacity_search:
+            rows = capacity_rows(thresholds, bp, baseline, max_regression_pct)
+        else:
+            rows = evaluate(thresholds, s, endpoints)
+            if baseline is not None:
+                rows += baseline_rows(baseline, s, max_regression_pct)
     except ThresholdsError as e:
         summary = _error_summary(name, f"The thresholds cannot be used: {e}.", generator)
         if out_dir is not None:
@@ -103,14 +126,7 @@ def analyze(name, csv_prefix, thresholds, *, baseline=None, max_regression_pct=N
         rows.append({"metric": "generator.maxCpuPercent", "limit": GENERATOR_CPU_LIMIT,
                      "observed": cpu, "passed": cpu <= GENERATOR_CPU_LIMIT, "kind": "max"})
 
-    ws = windows(res.history, res.history_windowed) if res.history else []
-    if res.history:
-        bp = find_breaking_point(ws, limit_of(thresholds, "p95_ms"),
-                                 limit_of(thresholds, "max_error_rate"))
-    else:
-        bp = {"found": False, "users": 0, "rps": 0.0, "p95Ms": 0.0, "atS": None,
-              "reason": "no stats history file, so no breaking point was computed"}
-    verdict, reason = _verdict(rows, generator, s)
+    verdict, reason = _verdict(rows, generator, s, bp if capacity_search else None)
     summary = {
         "name": name, "verdict": verdict, "reason": reason, "summary": s,
         "endpoints": endpoints, "thresholds": rows,
@@ -120,6 +136,7 @@ def analyze(name, csv_prefix, thresholds, *, baseline=None, max_regression_pct=N
         "failures": sorted(res.failures, key=lambda f: -f["occurrences"])[:10],
         "exceptions": res.exceptions,
         "historyPercentiles": "window10s" if res.history_windowed else "cumulative",
+        "gate": "capacity" if capacity_search else "thresholds",
     }
     if res.history:
         drift = latency_drift(res.history, res.history_windowed)

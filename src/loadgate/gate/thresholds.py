@@ -116,3 +116,25 @@ def baseline_rows(baseline: dict, summary: dict, max_regression_pct: float | Non
         rows.append(_row(f"baseline.{metric}", round(limit, 3), summary.get(metric), kind,
                          baseline=ref, maxRegressionPct=pct))
     return rows
+
+
+def capacity_rows(thresholds: object, breaking_point: dict, baseline: dict | None = None,
+                  max_regression_pct: float | None = None) -> list[dict]:
+    """The gate of a breakpoint (capacity-search) run.
+
+    Such a run pushes past the SLO on purpose, so whole-run p95/p99/error rows would fail by
+    construction; p95Ms and maxErrorRate are the SLO the breaking point is measured against, and
+    the gate is the capacity: breakingPoint.rps >= minRps (and, with a baseline, not more than
+    N% below the baseline's capacity)."""
+    capacity = breaking_point.get("rps")
+    rows = []
+    limit = limit_of(thresholds, "min_rps")
+    if limit is not None:
+        rows.append(_row("breakingPoint.rps", float(limit), capacity, "min"))
+    if baseline is not None:
+        pct = DEFAULT_MAX_REGRESSION_PCT if max_regression_pct is None else float(max_regression_pct)
+        ref = (baseline.get("breakingPoint") or {}).get("rps") if isinstance(baseline, dict) else None
+        if isinstance(ref, int | float) and not isinstance(ref, bool) and ref > 0:
+            rows.append(_row("baseline.breakingPoint.rps", round(ref * (1 - pct / 100), 3),
+                             capacity, "min", baseline=ref, maxRegressionPct=pct))
+    return rows

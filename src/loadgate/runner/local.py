@@ -307,7 +307,8 @@ def run(args) -> int:
 
     pct = lt.baseline.max_regression_pct if lt.baseline else None
     summary = analyze(lt.name, facts["csvPrefix"], lt.thresholds, baseline=baseline,
-                      max_regression_pct=pct, generator=facts.pop("generator"), out_dir=out)
+                      max_regression_pct=pct, generator=facts.pop("generator"), out_dir=out,
+                      capacity_search=lt.load.mode == "breakpoint")
     facts.pop("csvPrefix")
     summary["run"] = {"targetUrl": lt.target.url, "mode": lt.load.mode, **facts}
     notes = summary.setdefault("notes", [])
