@@ -157,8 +157,8 @@ loadtest: install tools ## Apply PROFILE as a LoadTest in NAMESPACE, wait for it
 .PHONY: results
 results: tools ## Copy a LoadTest's CSV/HTML/summary from the results PVC to results/NAME/ (NAME=ramp-up)
 	@test -n "$(NAME)" || { echo "usage: make results NAME=<LoadTest name>"; exit 2; }
-	# status.resultsPath is pvc/<claim>/<name>: a shared claim keeps each run in subPath <name>,
-	# a per-run claim holds the files at its root
+	# status.resultsPath is pvc/<claim>/<name>: every run keeps its files in subPath <name> of
+	# its claim (per-run or shared); the fallback to the claim's root is for older runs
 	path=$$($(KUBECTL) -n $(NAMESPACE) get loadtest $(NAME) -o jsonpath='{.status.resultsPath}') && \
 	test -n "$$path" || { echo "LoadTest $(NAME) has no status.resultsPath yet"; exit 2; }; \
 	claim=$$(echo "$$path" | cut -d/ -f2) && sub=$$(echo "$$path" | cut -d/ -f3-) && \

@@ -5,7 +5,7 @@ Pod layout shared by every Job:
              shape.py (stages/breakpoint), baseline.json (when the spec names a finished
              baseline LoadTest)
   /locustfile  the user's ConfigMap, only with spec.locustfile.configMapRef
-  /results   the results PVC (or subPath <name> of the shared claim)
+  /results   subPath <name> of the results PVC (per run, or a shared claim)
   /tmp       emptyDir: the root filesystem is read-only
 Owner references are added by the handler (kopf.adopt), not here.
 """
@@ -164,9 +164,9 @@ def _mounts(lt, settings: OperatorSettings, *, results: bool,
     if lt.locustfile is not None:
         mounts.append({"name": "locustfile", "mountPath": USER_LOCUSTFILE_DIR, "readOnly": True})
     if results:
-        m = {"name": "results", "mountPath": RESULTS_DIR}
-        if settings.results_claim:
-            m["subPath"] = lt.name
+        # every run's files live in <name>/ on its claim, per-run or shared, so
+        # status.resultsPath (pvc/<claim>/<name>) is true in both layouts
+        m = {"name": "results", "mountPath": RESULTS_DIR, "subPath": lt.name}
         if results_read_only:
             m["readOnly"] = True
         mounts.append(m)

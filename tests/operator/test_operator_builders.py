@@ -72,7 +72,7 @@ def container(name, command, mounts, resources, settings=SETTINGS, **extra):
 
 CONFIG_MOUNT = {"name": "config", "mountPath": "/config", "readOnly": True}
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
-RESULTS_MOUNT = {"name": "results", "mountPath": "/results"}
+RESULTS_MOUNT = {"name": "results", "mountPath": "/results", "subPath": "ramp"}
 CONFIG_VOL = {"name": "config", "configMap": {"name": "ramp-config"}}
 TMP_VOL = {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
 RESULTS_VOL = {"name": "results", "persistentVolumeClaim": {"claimName": "ramp-results"}}
@@ -175,7 +175,7 @@ def test_shared_claim_uses_subpath_and_no_pvc():
         "containers": [container(
             "collector", ["loadgate", "collect", "--config", "/config/loadtest.json",
                           "--results", "/results", "--termination-log", "/dev/termination-log"],
-            [CONFIG_MOUNT, TMP_MOUNT, {**RESULTS_MOUNT, "subPath": "ramp"}],
+            [CONFIG_MOUNT, TMP_MOUNT, RESULTS_MOUNT],
             builders.RESOURCES["collector"], settings=SHARED)],
         "volumes": [CONFIG_VOL, TMP_VOL, shared_vol]})
 
