@@ -54,13 +54,17 @@ def _load(path: str) -> dict:
 def collect(config: str, results: str, baseline: str | None = None) -> dict:
     """Run the gate exactly as `loadgate run` does and return the full summary dict."""
     from loadgate.gate import analyze
+    from loadgate.loadgen.generator_cpu import read_record
     from loadgate.spec import parse
 
     lt = parse(_load(config))
+    prefix = str(Path(results) / "locust")
     base = _load(baseline) if baseline else None
     pct = lt.baseline.max_regression_pct if lt.baseline is not None else None
-    return analyze(lt.name, str(Path(results) / "locust"), lt.thresholds, baseline=base,
-                   max_regression_pct=pct, generator={"workers": lt.workers}, out_dir=results,
+    # the CPU Locust measured itself (built-in locustfile only): over ~90% makes it Invalid
+    generator = {"workers": lt.workers, **read_record(prefix)}
+    return analyze(lt.name, prefix, lt.thresholds, baseline=base,
+                   max_regression_pct=pct, generator=generator, out_dir=results,
                    capacity_search=lt.load.mode == "breakpoint")
 
 

@@ -121,4 +121,16 @@ def test_master_worker_collector_commands_run(tmp_path):
     summary = json.loads(message)
     assert summary["verdict"] == "Pass", summary["reason"]
     assert summary["summary"]["requests"] > 0 and summary["summary"]["maxUsers"] == 4
+    # the generator CPU Locust measured itself reaches the verdict (Invalid over ~90%)
+    cpu = summary["generator"]["maxCpuPercent"]
+    assert isinstance(cpu, float) and 0 <= cpu <= 100 and summary["generator"]["source"] == "locust"
+    assert any(r["metric"] == "generator.maxCpuPercent" for r in summary["thresholds"])
     assert json.loads((root / "results" / "summary.json").read_text())["name"] == "real"
+
+    # a saturated generator (as its own record says) makes the run Invalid, on a cluster too
+    (root / "results" / "locust_generator.json").write_text('{"maxCpuPercent": 97.0}')
+    proc = subprocess.run(localize(cc["command"], root, port, "real"), env=env_of(cc, root),
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((root / "termination-log").read_text())
+    assert summary["verdict"] == "Invalid" and "97%" in summary["reason"], summary["reason"]

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import random
 
-from locust import FastHttpUser, between, constant
+from locust import FastHttpUser, between, constant, events
 
-from loadgate.loadgen import CORPUS_FILE
+from loadgate.loadgen import CORPUS_FILE, generator_cpu
 from loadgate.loadgen.runconfig import load_config
 
 EMBEDDING_DIM = 384
+
+# the generator's own CPU, saved next to the CSVs (the gate's `Invalid` on Kubernetes too)
+events.init.add_listener(generator_cpu.watch)
 
 CONFIG = load_config()
 SCENARIO = CONFIG["scenario"]

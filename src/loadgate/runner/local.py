@@ -230,6 +230,9 @@ def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict)
         for line in cluster.log_tail().splitlines():
             say("  | " + line)
     facts["generator"] = {"maxCpuPercent": sampler.result(), "workers": workers}
+    if facts["generator"]["maxCpuPercent"] is None:  # too short for psutil: Locust's own figure
+        from loadgate.loadgen.generator_cpu import read_record
+        facts["generator"].update(read_record(cluster.csv_prefix))
     facts["csvPrefix"] = str(cluster.csv_prefix)
     return facts
 
