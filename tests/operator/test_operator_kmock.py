@@ -204,7 +204,9 @@ def test_stuck_run_hits_deadline(cluster):
     create_lt(loadtest("stuck", timeouts={"deadline": "3s", "workersConnect": "2s"}))
     st = wait_phase("stuck", "Failed", timeout=40)
     assert st["verdict"] == "Error" and "deadline" in st["reason"]
-    assert any(e["reason"] == "VerdictError" for e in events_for("stuck"))
+    # kopf posts Events in the background: the status can land before the Event does
+    wait_until(lambda: any(e["reason"] == "VerdictError" for e in events_for("stuck")), 20,
+               "the VerdictError Event")
     proc = loadgate_wait(cluster, "stuck", "5s")
     assert proc.returncode == 2
 
