@@ -66,14 +66,21 @@ class _Reader:
                     self.error(f"{path}.{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
         return value
 
+    def _field(self, d: dict, key: str, path: str, default) -> tuple[str, bool, object]:
+        """(field path, present, value): a missing key is an error unless it has a default."""
+        where = f"{path}.{key}"
+        if key in d:
+            return where, True, d[key]
+        if default is _MISSING:
+            self.error(where, "is required")
+            return where, False, None
+        return where, False, default
+
     def integer(self, d: dict, key: str, path: str, *, minimum: int | None = None,
                 maximum: int | None = None, default=_MISSING):
-        where = f"{path}.{key}"
-        if key not in d:
-            if default is _MISSING:
-                self.error(where, "is required")
-            return None if default is _MISSING else default
-        v = d[key]
+        where, present, v = self._field(d, key, path, default)
+        if not present:
+            return v
         if isinstance(v, bool) or not isinstance(v, int):
             if isinstance(v, float) and v.is_integer():
                 v = int(v)
@@ -84,12 +91,9 @@ class _Reader:
 
     def number(self, d: dict, key: str, path: str, *, minimum: float | None = None,
                maximum: float | None = None, positive: bool = False, default=_MISSING):
-        where = f"{path}.{key}"
-        if key not in d:
-            if default is _MISSING:
-                self.error(where, "is required")
-            return None if default is _MISSING else default
-        v = d[key]
+        where, present, v = self._field(d, key, path, default)
+        if not present:
+            return v
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             self.error(where, f"must be a number, not {v!r}")
             return None
@@ -108,28 +112,23 @@ class _Reader:
         return v
 
     def duration(self, d: dict, key: str, path: str, *, positive: bool = True, default=_MISSING):
-        where = f"{path}.{key}"
-        if key not in d:
-            if default is _MISSING:
-                self.error(where, "is required")
-            return None if default is _MISSING else default
+        where, present, v = self._field(d, key, path, default)
+        if not present:
+            return v
         try:
-            seconds = parse_duration(d[key])
+            seconds = parse_duration(v)
         except DurationError as e:
             self.error(where, str(e))
             return None
         if positive and seconds <= 0:
-            self.error(where, f"must be longer than 0s, not {d[key]!r}")
+            self.error(where, f"must be longer than 0s, not {v!r}")
             return None
         return seconds
 
     def string(self, d: dict, key: str, path: str, *, default=_MISSING, max_len: int = 253):
-        where = f"{path}.{key}"
-        if key not in d:
-            if default is _MISSING:
-                self.error(where, "is required")
-            return None if default is _MISSING else default
-        v = d[key]
+        where, present, v = self._field(d, key, path, default)
+        if not present:
+            return v
         if not isinstance(v, str) or not v.strip():
             self.error(where, f"must be a non-empty string, not {v!r}")
             return None
