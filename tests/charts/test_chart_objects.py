@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from chart_tools import CHARTS, by_kind, docs, helm_template, one, scenario_id, scenarios
+from support.charts import CHARTS, by_kind, docs, helm_template, one, scenario_id, scenarios
 
 from loadgate.cli import build_parser
 
@@ -298,7 +298,7 @@ def test_standard_labels_everywhere(chart, values):
 # ---------------------------------------------------------------- the CRD shipped in crds/
 
 def test_chart_ships_the_crd_and_rbac_matches_it():
-    from chart_tools import KUBE_VERSION, run, venv_tool
+    from support.charts import KUBE_VERSION, run, venv_tool
 
     crd_path = CHARTS / "loadgate" / "crds" / "loadtests.loadgate.dev.yaml"
     if not crd_path.exists():

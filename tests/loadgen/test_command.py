@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from support.loadtests import loadtest
 
 from loadgate import spec
 from loadgate.loadgen import LOCUSTFILE, SHAPE_FILE
@@ -11,10 +12,7 @@ from loadgate.loadgen.command import master_args, run_time_cap_s, worker_args
 
 
 def lt_with(load: dict, **extra):
-    return spec.parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-                       "metadata": {"name": "c"},
-                       "spec": {"target": {"url": "http://model-server:8000"}, "load": load,
-                                **extra}})
+    return loadtest("c", url="http://model-server:8000", load=load, **extra)
 
 
 def value(args: list[str], flag: str) -> str:

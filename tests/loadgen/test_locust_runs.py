@@ -19,12 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support import known_capacity
+from support.loadtests import loadtest_doc
+from support.servers import free_port
 
 from loadgate import spec
 from loadgate.loadgen import LOCUSTFILE, SHAPE_FILE
 from loadgate.loadgen.command import master_args, worker_args
-from tests.conftest import free_port
-from tests.support import known_capacity
 
 pytestmark = pytest.mark.slow
 LOCUST = [sys.executable, "-m", "locust"]
@@ -32,9 +33,7 @@ NAMES = {"/embed [single]", "/embed [batch]", "/health"}
 
 
 def loadtest(url: str, load: dict, **extra) -> spec.LoadTest:
-    return spec.parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-                       "metadata": {"name": "t"},
-                       "spec": {"target": {"url": url}, "load": load, **extra}})
+    return spec.parse(loadtest_doc("t", url=url, load=load, **extra))
 
 
 def write_config(tmp_path: Path, lt, **overrides) -> dict[str, str]:

@@ -7,6 +7,7 @@ import json
 import pytest
 from loadgate_operator import builders, names
 from loadgate_operator.settings import OperatorSettings
+from support.loadtests import loadtest_doc
 
 from loadgate.loadgen import LOCUSTFILE, SHAPE_FILE
 from loadgate.loadgen.command import master_args, worker_args
@@ -30,9 +31,7 @@ def doc(name="ramp", load="constant", **extra) -> dict:
             "load": LOADS[load], "workers": 3, "thresholds": {"p95Ms": 500},
             "timeouts": {"workersConnect": "1m", "deadline": "20m"},
             "ttlSecondsAfterFinished": 3600}
-    spec.update(extra)
-    return {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-            "metadata": {"name": name, "namespace": "perf"}, "spec": spec}
+    return loadtest_doc(name, namespace="perf", **{**spec, **extra})
 
 
 def labels(component, name="ramp"):

@@ -4,17 +4,17 @@ import copy
 import json
 
 import pytest
+from support.loadtests import loadtest_doc
 
 from loadgate import spec
 from loadgate.spec import SpecError, format_duration, load_file, parse, parse_duration, to_config
 
 
 def doc(**spec_fields) -> dict:
-    base = {"target": {"url": "http://127.0.0.1:8000"},
-            "load": {"users": 10, "spawnRate": 5, "runTime": "30s"}}
-    base.update(spec_fields)
-    return {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-            "metadata": {"name": "t"}, "spec": base}
+    """The factory's default document (url 127.0.0.1:8000, 10 users); fields replace whole."""
+    d = loadtest_doc("t")
+    d["spec"].update(spec_fields)
+    return d
 
 
 @pytest.mark.parametrize("text,seconds", [

@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from loadgate.loadgen import command
-from loadgate.runner.serve import die_with_parent
+from loadgate.runner.serve import die_with_parent, free_port
 
 MASTER_EXIT_GRACE_S = 30.0  # after SIGINT, on top of the spec's stopTimeout
 WORKER_EXIT_GRACE_S = 15.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _with_option(argv: list[str], option: str, value: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from loadgate.spec.config import CONFIG_ENV, to_config
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
+from loadgate.spec.manifest import document, manifest
 from loadgate.spec.model import (
     API_VERSION,
     KIND,
@@ -21,5 +22,6 @@ from loadgate.spec.parser import SpecError, load_file, parse
 __all__ = [
     "API_VERSION", "CONFIG_ENV", "KIND", "Baseline", "Breakpoint", "DurationError", "Load",
     "LoadTest", "LocustfileRef", "Scenario", "SpecError", "Stage", "Target", "Thresholds",
-    "Timeouts", "format_duration", "load_file", "parse", "parse_duration", "to_config",
+    "Timeouts", "document", "format_duration", "load_file", "manifest", "parse",
+    "parse_duration", "to_config",
 ]
