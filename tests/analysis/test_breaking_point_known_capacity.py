@@ -14,7 +14,7 @@ from support.locust_runs import run_locust
 from loadgate.analysis import find_breaking_point, windows
 from loadgate.gate import analyze
 from loadgate.gate.csvread import read_results
-from loadgate.gate.thresholds import Limits
+from loadgate.spec import Thresholds
 
 SERVICE_MS = 20
 CAPACITY = 1000 / SERVICE_MS
@@ -48,7 +48,7 @@ def stepped_run(tmp_path_factory) -> str:
 
 @pytest.mark.slow
 def test_breaking_point_within_10_percent_of_known_capacity(stepped_run, tmp_path):
-    s = analyze("known", stepped_run, Limits(p95_ms=1000, max_error_rate=0.01),
+    s = analyze("known", stepped_run, Thresholds(p95_ms=1000, max_error_rate=0.01),
                 out_dir=tmp_path)
     bp = s["breakingPoint"]
     assert bp["found"], s["windows"]

@@ -274,3 +274,14 @@ def test_status_is_ignored():
     d = doc()
     d["status"] = {"phase": "Running"}
     assert parse(d).name == "t"
+
+
+def test_bare_thresholds_are_checked_by_the_same_rules_all_at_once():
+    """`loadgate gate --thresholds FILE` parses a bare mapping through the spec's own rules."""
+    with pytest.raises(SpecError) as e:
+        spec.parse_thresholds({"p95Ms": "fast", "maxErrorRate": 2, "bogus": 1})
+    assert {p for p, _ in e.value.errors} == {"thresholds.p95Ms", "thresholds.maxErrorRate",
+                                             "thresholds.bogus"}
+    assert spec.parse_thresholds({"p95Ms": 500, "endpoints": {"/health": {"p99Ms": 50}}}) == \
+        spec.Thresholds(p95_ms=500.0, endpoints={"/health": spec.Thresholds(p99_ms=50.0)})
+    assert spec.parse_thresholds(None) == spec.Thresholds()

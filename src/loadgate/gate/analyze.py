@@ -11,13 +11,7 @@ from pathlib import Path
 from loadgate.analysis import find_breaking_point, latency_drift, windows
 from loadgate.gate.csvread import LocustResults, read_results
 from loadgate.gate.errors import ResultsUnusable
-from loadgate.gate.thresholds import (
-    ThresholdsError,
-    baseline_rows,
-    capacity_rows,
-    evaluate,
-    limit_of,
-)
+from loadgate.gate.thresholds import ThresholdsError, baseline_rows, capacity_rows, evaluate
 
 GENERATOR_CPU_LIMIT = 90.0
 
@@ -103,8 +97,7 @@ def analyze(name, csv_prefix, thresholds, *, baseline=None, max_regression_pct=N
     notes = list(res.notes)
     ws = windows(res.history, res.history_windowed) if res.history else []
     if res.history:
-        bp = find_breaking_point(ws, limit_of(thresholds, "p95_ms"),
-                                 limit_of(thresholds, "max_error_rate"))
+        bp = find_breaking_point(ws, thresholds.p95_ms, thresholds.max_error_rate)
     else:
         bp = {"found": False, "users": 0, "rps": 0.0, "p95Ms": 0.0, "atS": None,
               "reason": "no stats history file, so no breaking point was computed"}

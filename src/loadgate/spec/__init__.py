@@ -6,6 +6,7 @@ from loadgate.spec.manifest import document, manifest
 from loadgate.spec.model import (
     API_VERSION,
     KIND,
+    THRESHOLD_KEYS,
     Baseline,
     Breakpoint,
     Load,
@@ -14,14 +15,15 @@ from loadgate.spec.model import (
     Scenario,
     Stage,
     Target,
+    ThresholdKey,
     Thresholds,
     Timeouts,
 )
-from loadgate.spec.parser import SpecError, load_file, parse
+from loadgate.spec.parser import SpecError, load_file, parse, parse_thresholds
 
 __all__ = [
-    "API_VERSION", "CONFIG_ENV", "KIND", "Baseline", "Breakpoint", "DurationError", "Load",
+    "API_VERSION", "CONFIG_ENV", "KIND", "THRESHOLD_KEYS", "ThresholdKey", "Baseline", "Breakpoint", "DurationError", "Load",
     "LoadTest", "LocustfileRef", "Scenario", "SpecError", "Stage", "Target", "Thresholds",
     "Timeouts", "document", "format_duration", "load_file", "manifest", "parse",
-    "parse_duration", "to_config",
+    "parse_duration", "parse_thresholds", "to_config",
 ]

@@ -16,6 +16,7 @@ from loadgate.spec.durations import DurationError, parse_duration
 from loadgate.spec.model import (
     API_VERSION,
     KIND,
+    THRESHOLD_KEYS,
     Baseline,
     Breakpoint,
     Load,
@@ -334,7 +335,7 @@ def _locustfile(r: _Reader, spec: dict) -> LocustfileRef | None:
 
 
 def _thresholds(r: _Reader, value, path: str, *, nested: bool) -> Thresholds:
-    allowed = {"p95Ms", "p99Ms", "maxErrorRate", "minRps"} | ({"endpoints"} if nested else set())
+    allowed = {k.key for k in THRESHOLD_KEYS} | ({"endpoints"} if nested else set())
     d = r.mapping(value, path, allowed)
     if d is None:
         return Thresholds()
@@ -343,12 +344,21 @@ def _thresholds(r: _Reader, value, path: str, *, nested: bool) -> Thresholds:
         eps = r.mapping(d["endpoints"], f"{path}.endpoints")
         for name, sub in (eps or {}).items():
             endpoints[str(name)] = _thresholds(r, sub, f"{path}.endpoints[{name!r}]", nested=False)
-    return Thresholds(
-        p95_ms=r.number(d, "p95Ms", path, positive=True, default=None),
-        p99_ms=r.number(d, "p99Ms", path, positive=True, default=None),
-        max_error_rate=r.number(d, "maxErrorRate", path, minimum=0, maximum=1, default=None),
-        min_rps=r.number(d, "minRps", path, minimum=0, default=None),
-        endpoints=endpoints)
+    limits = {k.field: r.number(d, k.key, path, positive=k.positive,
+                                minimum=None if k.positive else 0, maximum=k.maximum,
+                                default=None)
+              for k in THRESHOLD_KEYS}
+    return Thresholds(**limits, endpoints=endpoints)
+
+
+def parse_thresholds(value, path: str = "thresholds") -> Thresholds:
+    """A bare `spec.thresholds` mapping (as `loadgate gate --thresholds` takes it), validated
+    by the same rules as inside a LoadTest; SpecError lists every problem."""
+    r = _Reader()
+    thresholds = _thresholds(r, {} if value is None else value, path, nested=True)
+    if r.errors:
+        raise SpecError(r.errors)
+    return thresholds
 
 
 def _baseline(r: _Reader, spec: dict) -> Baseline | None:
