@@ -55,9 +55,9 @@ def collect(config: str, results: str, baseline: str | None = None) -> dict:
     """Run the gate exactly as `loadgate run` does and return the full summary dict."""
     from loadgate.gate import analyze
     from loadgate.loadgen.generator_cpu import read_record
-    from loadgate.spec import parse
+    from loadgate.spec import load_file
 
-    lt = parse(_load(config))
+    lt = load_file(config)
     prefix = str(Path(results) / "locust")
     base = _load(baseline) if baseline else None
     pct = lt.baseline.max_regression_pct if lt.baseline is not None else None

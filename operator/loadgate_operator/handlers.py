@@ -9,6 +9,7 @@ import os
 import kopf
 from kubernetes.client.rest import ApiException
 
+from loadgate.spec import RUNTIME_FILE, SpecError, document, parse
 from loadgate_operator import builders, kube, names, status
 from loadgate_operator.settings import OperatorSettings
 
@@ -40,10 +41,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **
 
 
 def _manifest(body) -> dict:
-    return {"apiVersion": names.API_VERSION, "kind": names.KIND,
-            "metadata": {"name": body["metadata"]["name"],
-                         "namespace": body["metadata"]["namespace"]},
-            "spec": json.loads(json.dumps(dict(body.get("spec") or {})))}
+    spec = json.loads(json.dumps(dict(body.get("spec") or {})))  # kopf's views -> plain dicts
+    return document(body["metadata"]["name"], spec, namespace=body["metadata"]["namespace"])
 
 
 def _fail_now(patch, st: dict, code: str, message: str, body) -> None:
@@ -99,7 +98,6 @@ async def _create_all(children: list[dict], body, logger) -> None:
 @kopf.on.create(*RESOURCE)
 async def start_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     """Parse and validate the spec, then create the run's children (idempotently)."""
-    from loadgate.spec import SpecError, parse
     st = dict(body.get("status") or {})
     if st.get("phase") in status.TERMINAL:
         return
@@ -137,12 +135,11 @@ async def spec_changed(body, **_) -> None:
 
 async def _run_of(body, memo: kopf.Memo):
     """The LoadTest as it was when the run started (its ConfigMap), surviving restarts."""
-    from loadgate.spec import parse
     uid = body["metadata"]["uid"]
     if uid not in memo.runs:
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
         cm = await asyncio.to_thread(kube.get, "v1", "ConfigMap", ns, names.config(name))
-        doc = json.loads(cm["data"]["loadtest.json"]) if cm else _manifest(body)
+        doc = json.loads(cm["data"][RUNTIME_FILE]) if cm else _manifest(body)
         memo.runs[uid] = parse(doc)
     return memo.runs[uid]
 
@@ -165,7 +162,6 @@ def _observe(ns: str, name: str) -> status.Observed:
             when=lambda status, **_: status.get("phase") in ACTIVE_PHASES)
 async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     """Advance the phase from what the Jobs and Pods show; create the collector when due."""
-    from loadgate.spec import SpecError
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     st = dict(body.get("status") or {})
     try:

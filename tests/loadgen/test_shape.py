@@ -8,7 +8,6 @@ in the real Locust runs of test_locust_runs.py.
 import pytest
 from support.loadtests import loadtest
 
-from loadgate import spec
 from loadgate.loadgen.plan import ShapePlan, percentile
 
 
@@ -29,7 +28,7 @@ class FakeTotal:
 
 def make_shape(load: dict, thresholds: dict | None = None, run_time_cap=None):
     lt = loadtest("s", url="http://127.0.0.1:1", load=load, thresholds=thresholds or {})
-    plan = ShapePlan(spec.to_config(lt))
+    plan = ShapePlan(lt.load, lt.thresholds)
     total = FakeTotal()
     clock = {"t": 0.0}
 

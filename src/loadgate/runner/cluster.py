@@ -20,24 +20,9 @@ from pathlib import Path
 from loadgate.loadgen import command
 from loadgate.runner.serve import die_with_parent, free_port
 
+LOOPBACK = "127.0.0.1"  # master and workers talk over loopback only
 MASTER_EXIT_GRACE_S = 30.0  # after SIGINT, on top of the spec's stopTimeout
 WORKER_EXIT_GRACE_S = 15.0
-
-
-def _with_option(argv: list[str], option: str, value: str) -> list[str]:
-    """argv with `option value` set, replacing any value already given."""
-    out, skip = [], False
-    for i, a in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if a == option:
-            skip = i + 1 < len(argv)
-            continue
-        if a.startswith(option + "="):
-            continue
-        out.append(a)
-    return [*out, option, value]
 
 
 class LocustCluster:
@@ -68,12 +53,11 @@ class LocustCluster:
         port = free_port()
         margs = command.master_args(self.lt, locustfile=self.locustfile,
                                     csv_prefix=str(self.csv_prefix), html=str(self.html),
-                                    expect_workers=self.n_workers, bind_port=port)
-        margs = _with_option(margs, "--master-bind-host", "127.0.0.1")
-        margs = _with_option(margs, "--expect-workers", str(self.n_workers))
+                                    expect_workers=self.n_workers, bind_port=port,
+                                    bind_host=LOOPBACK)
         self.master = self._spawn(margs, self.log_path)
         wargs = command.worker_args(self.lt, locustfile=self.locustfile,
-                                    master_host="127.0.0.1", master_port=port)
+                                    master_host=LOOPBACK, master_port=port)
         for i in range(self.n_workers):
             self.workers.append(self._spawn(wargs, self.worker_log(i)))
 
@@ -133,7 +117,8 @@ class LocustCluster:
         return "\n".join(keep[-lines:])
 
 
-def locust_env(config_path: Path) -> dict:
+def locust_env(runtime_file: Path) -> dict:
+    """Every Locust process reads the run's LoadTest from `runtime_file` (LOADGATE_CONFIG)."""
     from loadgate.spec import CONFIG_ENV
 
-    return {**os.environ, CONFIG_ENV: str(config_path), "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, CONFIG_ENV: str(runtime_file), "PYTHONUNBUFFERED": "1"}

@@ -7,7 +7,6 @@ block, exit 0 Pass / 1 Fail / 2 Error / 3 Invalid.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -26,7 +25,8 @@ WORKERS_GONE_GRACE_S = 15.0
 # for this run's results (a half-finished run must read as "no results", not as old ones)
 OUTPUT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
-                "summary.md", "timeline.png", "locust.log", "server.log", "loadtest-config.json")
+                "summary.md", "timeline.png", "locust_generator.json", "locust.log", "server.log",
+                "loadtest.json")
 
 
 class InvalidInput(Exception):
@@ -60,35 +60,20 @@ def load_loadtest(args):
         raise InvalidInput(f"cannot read {args.file}: {e.strerror or e}") from None
     except spec.SpecError as e:
         raise InvalidInput(str(e)) from None
-    raw = copy.deepcopy(dict(lt.raw_spec))
-    given = []
     target = args.target
     if args.serve and not target:
         host, port = host_port(None)
         target = f"http://{host}:{port}"
-    if target:
-        raw["target"] = {**(raw.get("target") or {}), "url": target}
-        given.append("--target" if args.target else "--serve")
-    if args.workers is not None:
-        raw["workers"] = args.workers
-        given.append("--workers")
-    load = dict(raw.get("load") or {})
-    for flag, key, value in (("--users", "users", args.users),
-                             ("--spawn-rate", "spawnRate", args.spawn_rate),
-                             ("--run-time", "runTime", args.run_time)):
-        if value is not None:
-            load[key] = value
-            given.append(flag)
-    raw["load"] = load
+    # flag -> (spec field, value); spec.override validates the result like a file
+    flags = {"--serve" if not args.target else "--target": ("target.url", target),
+             "--workers": ("workers", args.workers), "--users": ("load.users", args.users),
+             "--spawn-rate": ("load.spawnRate", args.spawn_rate),
+             "--run-time": ("load.runTime", args.run_time)}
+    given = {flag: change for flag, change in flags.items() if change[1] is not None}
     if not given:
         return lt
-    metadata = {"name": lt.name}
-    if lt.namespace:
-        metadata["namespace"] = lt.namespace
-    doc = {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest", "metadata": metadata,
-           "spec": raw}
     try:
-        return spec.parse(doc)
+        return spec.override(lt, dict(given.values()))
     except spec.SpecError as e:
         raise InvalidInput(f"{e}\n(with the command-line overrides {', '.join(given)})") from None
 
@@ -155,12 +140,10 @@ def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict)
     from loadgate.runner.cluster import LocustCluster, locust_env
     from loadgate.runner.cpu import CpuSampler
     from loadgate.runner.progress import last_snapshot, progress_line
-    from loadgate.spec import to_config
+    from loadgate.spec import write_runtime
 
-    config_path = out / "loadtest-config.json"
-    config_path.write_text(json.dumps(to_config(lt), indent=2) + "\n")
     cluster = LocustCluster(lt, locustfile=locustfile, out_dir=out, workers=workers,
-                            env=locust_env(config_path))
+                            env=locust_env(write_runtime(lt, out)))
     history = Path(str(cluster.csv_prefix) + "_stats_history.csv")
     limit_s = min(lt.load.duration_s + lt.timeouts.workers_connect_s + lt.load.stop_timeout_s
                   + DEADLINE_MARGIN_S, lt.timeouts.deadline_s)
@@ -329,7 +312,7 @@ def run(args) -> int:
     say(format_verdict(summary))
     for note in notes:
         say(f"note: {note}")
-    present = [n for n in OUTPUT_FILES if (out / n).is_file() and n != "loadtest-config.json"]
+    present = [n for n in OUTPUT_FILES if (out / n).is_file() and n != "loadtest.json"]
     say(f"results: {_shown(out)}/ ({', '.join(present)})")
     return EXIT_CODES.get(summary["verdict"], EXIT_CODES["Error"])
 

@@ -1,8 +1,11 @@
-"""The LoadTest document: parser/validator, durations, and the config the load generator reads."""
+"""The LoadTest document: model, parser/validator, durations, manifests and the runtime form.
 
-from loadgate.spec.config import CONFIG_ENV, to_config
+Standard library only (YAML is imported lazily by `load_file`): every Locust process, the
+collector and the operator import this.
+"""
+
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
-from loadgate.spec.manifest import document, manifest
+from loadgate.spec.manifest import document, manifest, override
 from loadgate.spec.model import (
     API_VERSION,
     KIND,
@@ -20,10 +23,18 @@ from loadgate.spec.model import (
     Timeouts,
 )
 from loadgate.spec.parser import SpecError, load_file, parse, parse_thresholds
+from loadgate.spec.runtime import (
+    CONFIG_ENV,
+    RUNTIME_FILE,
+    read_runtime,
+    runtime_json,
+    write_runtime,
+)
 
 __all__ = [
-    "API_VERSION", "CONFIG_ENV", "KIND", "THRESHOLD_KEYS", "ThresholdKey", "Baseline", "Breakpoint", "DurationError", "Load",
-    "LoadTest", "LocustfileRef", "Scenario", "SpecError", "Stage", "Target", "Thresholds",
-    "Timeouts", "document", "format_duration", "load_file", "manifest", "parse",
-    "parse_duration", "parse_thresholds", "to_config",
+    "API_VERSION", "CONFIG_ENV", "KIND", "RUNTIME_FILE", "THRESHOLD_KEYS", "Baseline",
+    "Breakpoint", "DurationError", "Load", "LoadTest", "LocustfileRef", "Scenario", "SpecError",
+    "Stage", "Target", "ThresholdKey", "Thresholds", "Timeouts", "document", "format_duration",
+    "load_file", "manifest", "override", "parse", "parse_duration", "parse_thresholds",
+    "read_runtime", "runtime_json", "write_runtime",
 ]
