@@ -9,6 +9,7 @@ import os
 import kopf
 from kubernetes.client.rest import ApiException
 
+from loadgate.gate.summary import baseline_problem
 from loadgate.spec import RUNTIME_FILE, SpecError, document, parse
 from loadgate_operator import builders, kube, names, status
 from loadgate_operator.settings import OperatorSettings
@@ -61,12 +62,14 @@ async def _baseline(lt, namespace: str) -> tuple[dict | None, str]:
     if other is None:
         return None, f"the baseline LoadTest {ref!r} does not exist"
     st = other.get("status") or {}
-    if st.get("phase") != status.SUCCEEDED or not isinstance(st.get("summary"), dict):
+    if st.get("phase") != status.SUCCEEDED:
         return None, (f"the baseline LoadTest {ref!r} has not finished with a summary "
                       f"(phase {st.get('phase') or 'unknown'})")
-    return {"name": ref, "verdict": st.get("verdict"), "summary": st["summary"],
-            "thresholds": st.get("thresholds") or [],
-            "breakingPoint": st.get("breakingPoint") or {}}, ""
+    doc = {"name": ref, "verdict": st.get("verdict"), "summary": st.get("summary"),
+           "thresholds": st.get("thresholds") or [],
+           "breakingPoint": st.get("breakingPoint") or {}}
+    problem = baseline_problem(doc)
+    return (None, f"the baseline LoadTest {ref!r} {problem}") if problem else (doc, "")
 
 
 class ChildRejected(Exception):

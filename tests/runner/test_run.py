@@ -241,3 +241,41 @@ def test_spec_locustfile_is_read_from_next_to_the_loadtest(tmp_path, capacity_50
     r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0
     assert [e["name"] for e in summary_of(out)["endpoints"]] == ["custom health"]
+
+
+def test_run_and_collect_give_the_same_summary(tmp_path, capacity_50rps):
+    """`loadgate run` and the Kubernetes collector call the one summary function: the same CSVs
+    and LoadTest give the same summary.json and summary.md, but for `run` (where it ran)."""
+    prev = tmp_path / "results" / "prev"
+    prev.mkdir(parents=True)
+    (prev / "summary.json").write_text(json.dumps({  # a baseline whose capacity was 60 req/s
+        "name": "prev", "verdict": "Pass", "summary": {"requests": 900, "rps": 20.0},
+        "breakingPoint": {"found": True, "rps": 60.0}}))
+    # a capacity search (its gate comes from the load mode) with a baseline (its limit from
+    # spec.baseline): the inputs both callers used to work out on their own
+    f = write_loadtest(tmp_path, "same", capacity_50rps,
+                       {"breakpoint": {"startUsers": 2, "stepUsers": 2, "stepDuration": "3s",
+                                       "maxUsers": 4}, "stopTimeout": "1s"},
+                       thresholds={"p95Ms": 1000, "maxErrorRate": 0.01, "minRps": 1},
+                       baseline={"loadTestRef": "prev", "maxRegressionPct": 95})
+    out = tmp_path / "results" / "same"
+    r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout
+    pvc = tmp_path / "pvc"  # what the collector Job finds on the results volume
+    pvc.mkdir()
+    for p in out.glob("locust_*"):
+        (pvc / p.name).write_bytes(p.read_bytes())
+    c = subprocess.run([sys.executable, "-m", "loadgate", "collect", "--config",
+                        str(out / "loadtest.json"), "--results", str(pvc), "--baseline",
+                        str(prev / "summary.json"), "--termination-log", str(pvc / "message")],
+                       capture_output=True, text=True, timeout=120)
+    assert c.returncode == 0, c.stderr
+    local, k8s = summary_of(out), summary_of(pvc)
+    assert local.pop("run")["where"] == "local" and k8s.pop("run")["where"] == "kubernetes"
+    assert local == k8s
+    assert (out / "summary.md").read_text() == (pvc / "summary.md").read_text()
+    # ...and they hold what was derived: capacity gate, baseline row, the generator's own CPU
+    assert local["gate"] == "capacity" and local["generator"]["workers"] == 1
+    assert {t["metric"] for t in local["thresholds"]} >= {"breakingPoint.rps",
+                                                          "baseline.breakingPoint.rps"}
+    assert isinstance(local["generator"]["maxCpuPercent"], float)

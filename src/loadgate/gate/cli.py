@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 from loadgate.gate.analyze import analyze
 from loadgate.gate.errors import EXIT_CODES
 from loadgate.gate.report import format_verdict, write_summary_json
+from loadgate.gate.results import BaselineUnusable, read_baseline
 from loadgate.spec import THRESHOLD_KEYS, SpecError, Thresholds, parse, parse_thresholds
 
 
@@ -66,17 +66,9 @@ def thresholds_from_args(args) -> tuple[Thresholds, float | None]:
 
 def load_baseline(path: str) -> dict:
     try:
-        doc = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise UsageProblem(f"cannot read the baseline file {path}: {e.strerror or e}") from None
-    except ValueError as e:
-        raise UsageProblem(f"the baseline file {path} is not JSON: {e}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("summary"), dict):
-        raise UsageProblem(f"the baseline file {path} is not a loadgate summary.json "
-                           "(no 'summary' object)")
-    if doc.get("verdict") == "Error" or not doc["summary"]:
-        raise UsageProblem(f"the baseline file {path} is from a run whose results were unusable")
-    return doc
+        return read_baseline(path)
+    except BaselineUnusable as e:
+        raise UsageProblem(str(e)) from None
 
 
 def main(args) -> int:

@@ -21,7 +21,6 @@ from loadgate.loadgen import command
 from loadgate.runner.serve import die_with_parent, free_port
 
 LOOPBACK = "127.0.0.1"  # master and workers talk over loopback only
-MASTER_EXIT_GRACE_S = 30.0  # after SIGINT, on top of the spec's stopTimeout
 WORKER_EXIT_GRACE_S = 15.0
 
 
@@ -35,7 +34,6 @@ class LocustCluster:
         self.master: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self._logs: list = []
-        self.stop_sent_at: float | None = None
 
     def worker_log(self, i: int) -> Path:
         return self.out / f"locust-worker-{i}.log"
@@ -61,10 +59,6 @@ class LocustCluster:
         for i in range(self.n_workers):
             self.workers.append(self._spawn(wargs, self.worker_log(i)))
 
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in [self.master, *self.workers] if p is not None]
-
     def master_running(self) -> bool:
         return self.master is not None and self.master.poll() is None
 
@@ -75,15 +69,6 @@ class LocustCluster:
         """SIGINT to the master (again if asked twice): it ends the run cleanly (see above)."""
         if self.master_running():
             self.master.send_signal(signal.SIGINT)
-            if self.stop_sent_at is None:
-                self.stop_sent_at = time.monotonic()
-
-    def stop_grace_over(self) -> bool:
-        """True once the master has had its stop timeout plus a margin to exit after SIGINT."""
-        if self.stop_sent_at is None:
-            return False
-        grace = self.lt.load.stop_timeout_s + MASTER_EXIT_GRACE_S
-        return time.monotonic() - self.stop_sent_at > grace
 
     def finish(self) -> list[str]:
         """After the master is gone: let workers leave on their own, else SIGTERM them.

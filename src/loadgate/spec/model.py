@@ -81,6 +81,12 @@ class Load:
         return int(self.users or 0)
 
     @property
+    def capacity_search(self) -> bool:
+        """A load that pushes past the SLO on purpose to find the capacity: its gate is the
+        capacity found (breakingPoint.rps >= minRps), not whole-run thresholds."""
+        return self.mode == "breakpoint"
+
+    @property
     def duration_s(self) -> float:
         """The planned total (a breakpoint run may stop earlier)."""
         if self.stages is not None:
