@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import kopf
 from kubernetes.client.rest import ApiException
@@ -16,8 +15,8 @@ from loadgate_operator.settings import OperatorSettings
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 ACTIVE_PHASES = (status.WAITING, status.RUNNING, status.COLLECTING)
-# how often a running LoadTest looks at its Jobs and Pods (tests shorten it)
-INTERVAL_S = float(os.environ.get("LOADGATE_OPERATOR_INTERVAL", "5"))
+# read once, when the handlers are registered: the timer's interval is fixed there
+SETTINGS = OperatorSettings.from_env()
 
 
 @kopf.on.startup()
@@ -31,11 +30,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=names.GROUP, key="last-handled-configuration")
     settings.persistence.finalizer = f"{names.GROUP}/finalizer"
-    settings.watching.server_timeout = int(os.environ.get("LOADGATE_WATCH_TIMEOUT", "300"))
+    settings.watching.server_timeout = SETTINGS.watch_timeout
     settings.networking.request_timeout = 30
     # a deleted LoadTest waits for its timer to stop: re-check every second, not every minute
     settings.background.cancellation_polling = 1
-    memo.settings = OperatorSettings.from_env()
+    memo.settings = SETTINGS
     memo.runs = {}
     await asyncio.to_thread(kube.load_config)
     logger.info("loadgate operator settings: %s", memo.settings)
@@ -161,7 +160,8 @@ def _observe(ns: str, name: str) -> status.Observed:
     )
 
 
-@kopf.timer(*RESOURCE, interval=INTERVAL_S, initial_delay=min(INTERVAL_S, 1.0),
+@kopf.timer(*RESOURCE, interval=SETTINGS.operator_interval,
+            initial_delay=min(SETTINGS.operator_interval, 1.0),
             when=lambda status, **_: status.get("phase") in ACTIVE_PHASES)
 async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     """Advance the phase from what the Jobs and Pods show; create the collector when due."""

@@ -1,7 +1,7 @@
 """The `loadgate` console script.
 
-Argument definitions live here (the CLI contract of design.md); each subcommand's work lives
-in the module that owns it and is imported only when that subcommand runs, so
+Argument definitions live here (the CLI contract README.md documents); each subcommand's work
+lives in the module that owns it and is imported only when that subcommand runs, so
 `loadgate gate` never pays for importing torch.
 """
 

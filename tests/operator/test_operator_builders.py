@@ -218,3 +218,9 @@ def test_settings_from_env():
                                                                 "ReadWriteMany")
     with pytest.raises(ValueError, match="LOADGATE_ACCESS_MODE"):
         OperatorSettings.from_env({"LOADGATE_ACCESS_MODE": "Sometimes"})
+    # the timer interval and the watch timeout are settings too (tests shorten the interval)
+    s = OperatorSettings.from_env({"LOADGATE_OPERATOR_INTERVAL": "0.5",
+                                   "LOADGATE_WATCH_TIMEOUT": "60", "LOADGATE_STORAGE_SIZE": ""})
+    assert (s.operator_interval, s.watch_timeout, s.storage_size) == (0.5, 60, "1Gi")
+    with pytest.raises(ValueError, match="LOADGATE_OPERATOR_INTERVAL"):
+        OperatorSettings.from_env({"LOADGATE_OPERATOR_INTERVAL": "0"})
