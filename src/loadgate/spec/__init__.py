@@ -5,16 +5,20 @@ collector and the operator import this.
 """
 
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
+from loadgate.spec.headers import HeaderError, resolve_headers, secret_env_var
 from loadgate.spec.manifest import document, manifest, override
 from loadgate.spec.model import (
     API_VERSION,
     KIND,
+    PROTOCOLS,
     THRESHOLD_KEYS,
     Baseline,
     Breakpoint,
+    Header,
     Load,
     LoadTest,
     LocustfileRef,
+    Protocol,
     Scenario,
     Stage,
     Target,
@@ -32,9 +36,10 @@ from loadgate.spec.runtime import (
 )
 
 __all__ = [
-    "API_VERSION", "CONFIG_ENV", "KIND", "RUNTIME_FILE", "THRESHOLD_KEYS", "Baseline",
-    "Breakpoint", "DurationError", "Load", "LoadTest", "LocustfileRef", "Scenario", "SpecError",
-    "Stage", "Target", "ThresholdKey", "Thresholds", "Timeouts", "document", "format_duration",
-    "load_file", "manifest", "override", "parse", "parse_duration", "parse_thresholds",
-    "read_runtime", "runtime_json", "write_runtime",
+    "API_VERSION", "CONFIG_ENV", "KIND", "PROTOCOLS", "RUNTIME_FILE", "THRESHOLD_KEYS",
+    "Baseline", "Breakpoint", "DurationError", "Header", "HeaderError", "Load", "LoadTest",
+    "LocustfileRef", "Protocol", "Scenario", "SpecError", "Stage", "Target", "ThresholdKey",
+    "Thresholds", "Timeouts", "document", "format_duration", "load_file", "manifest", "override",
+    "parse", "parse_duration", "parse_thresholds", "read_runtime", "resolve_headers",
+    "runtime_json", "secret_env_var", "write_runtime",
 ]

@@ -13,12 +13,28 @@ KIND = "LoadTest"
 
 
 @dataclass(frozen=True)
+class Header:
+    """One of spec.target.headers, sent with every request: its value is `value` (literal),
+    `valueFrom.env` (an environment variable of the Locust processes) or
+    `valueFrom.secretKeyRef` (a Secret's key, injected into the Locust pods as an environment
+    variable; locally read from that variable: see `loadgate.spec.headers`)."""
+
+    name: str
+    value: str | None = None
+    env: str | None = None
+    secret_name: str | None = None
+    secret_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Target:
-    """spec.target: `url` (required), `healthPath` (default /health), `readyTimeout` (5m)."""
+    """spec.target: `url` (required), `healthPath` (default /health), `readyTimeout` (5m),
+    `headers` (none)."""
 
     url: str
     health_path: str = "/health"
     ready_timeout_s: float = 300.0
+    headers: tuple[Header, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,14 +117,55 @@ def _default_weights() -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class Protocol:
+    """What one spec.scenario.protocol speaks: its default request path, its request kinds
+    (the names spec.scenario.weights weighs) with their default weights, and whether it is a
+    chat API (streaming metrics, chat thresholds). The request code lives in
+    loadgate.loadgen.protocols, one module per protocol with the same TASKS names."""
+
+    path: str
+    weights: dict[str, int]
+    chat: bool = False
+
+
+PROTOCOLS = {
+    "loadgate": Protocol("/embed", _default_weights()),               # {"texts": [...]}
+    "openai-embeddings": Protocol("/v1/embeddings", _default_weights()),  # {"model", "input"}
+    "tei": Protocol("/embed", _default_weights()),                    # {"inputs": [...]}
+    "openai-chat": Protocol("/v1/chat/completions", {"chat": 1, "health": 0}, chat=True),
+}
+
+
+@dataclass(frozen=True)
 class Scenario:
-    """spec.scenario for the built-in locustfile. `weights` (default single 8, batch 2,
-    health 1; a given weights object is complete: missing names weigh 0), `singleTexts` [1, 2]
-    and `batchTexts` [8, 16] are inclusive ranges of texts per /embed request."""
+    """spec.scenario for the built-in locustfile. `protocol` (default loadgate) is the API it
+    speaks (PROTOCOLS); `weights` (the protocol's default: single 8, batch 2, health 1, or
+    chat 1 for openai-chat; a given weights object is complete: missing names weigh 0),
+    `singleTexts` [1, 2] and `batchTexts` [8, 16] are inclusive ranges of texts per embedding
+    request. `path` replaces the protocol's request path; `model` is the "model" field sent
+    (openai-*; not sent when unset); `dimension` the expected embedding size (default: 384 for
+    loadgate, else learned from the first good answer); `maxTokens` [64, 256] the range of
+    output tokens asked per chat request and `stream` (true) SSE streaming (openai-chat);
+    `honorRetryAfter` (false): after a 429/503 with Retry-After, that user waits so long."""
 
     weights: dict[str, int] = field(default_factory=_default_weights)
     single_texts: tuple[int, int] = (1, 2)
     batch_texts: tuple[int, int] = (8, 16)
+    protocol: str = "loadgate"
+    model: str | None = None
+    path: str | None = None
+    dimension: int | None = None
+    max_tokens: tuple[int, int] = (64, 256)
+    stream: bool = True
+    honor_retry_after: bool = False
+
+    @property
+    def request_path(self) -> str:
+        return self.path or PROTOCOLS[self.protocol].path
+
+    @property
+    def chat(self) -> bool:
+        return PROTOCOLS[self.protocol].chat
 
 
 @dataclass(frozen=True)
@@ -128,6 +185,9 @@ class Thresholds:
     p99_ms: float | None = None
     max_error_rate: float | None = None
     min_rps: float | None = None
+    ttft_p95_ms: float | None = None
+    itl_p95_ms: float | None = None
+    min_output_tokens_per_s: float | None = None
     endpoints: dict[str, Thresholds] = field(default_factory=dict)
 
 
@@ -143,6 +203,7 @@ class ThresholdKey:
     help: str
     positive: bool = False   # must be > 0
     maximum: float | None = None
+    chat: bool = False       # measured only by chat protocols (openai-chat)
 
 
 # The one table of threshold keys: the parser validates by it, the gate makes its rows from it
@@ -153,6 +214,15 @@ THRESHOLD_KEYS = (
     ThresholdKey("maxErrorRate", "max_error_rate", "errorRate", "max",
                  "failed share of requests, a fraction (0.01 = one in a hundred)", maximum=1.0),
     ThresholdKey("minRps", "min_rps", "rps", "min", "throughput, requests per second"),
+    ThresholdKey("ttftP95Ms", "ttft_p95_ms", "ttftP95Ms", "max",
+                 "95th percentile time to first token, ms (openai-chat)", positive=True,
+                 chat=True),
+    ThresholdKey("itlP95Ms", "itl_p95_ms", "itlP95Ms", "max",
+                 "95th percentile inter-token latency, ms (openai-chat)", positive=True,
+                 chat=True),
+    ThresholdKey("minOutputTokensPerS", "min_output_tokens_per_s", "outputTokensPerS", "min",
+                 "output tokens per second, all chat requests together (openai-chat)",
+                 chat=True),
 )
 
 

@@ -13,12 +13,15 @@ import re
 from pathlib import Path
 
 from loadgate.spec.durations import DurationError, parse_duration
+from loadgate.spec.headers import secret_env_var
 from loadgate.spec.model import (
     API_VERSION,
     KIND,
+    PROTOCOLS,
     THRESHOLD_KEYS,
     Baseline,
     Breakpoint,
+    Header,
     Load,
     LoadTest,
     LocustfileRef,
@@ -35,6 +38,12 @@ MAX_TEXTS_PER_REQUEST = 64  # the model server's default max_texts_per_request
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 # Kubernetes object names: the LoadTest's name also names its results directory and Jobs.
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+MAX_HEADERS = 32
+MAX_OUTPUT_TOKENS = 1_000_000
+MAX_DIMENSION = 65_536
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 class SpecError(ValueError):
@@ -102,6 +111,13 @@ class _Reader:
             self.error(where, f"must be > 0, not {v!r}")
             return None
         return self._range(float(v), where, minimum, maximum)
+
+    def boolean(self, d: dict, key: str, path: str, *, default=_MISSING):
+        where, present, v = self._field(d, key, path, default)
+        if present and not isinstance(v, bool):
+            self.error(where, f"must be true or false, not {v!r}")
+            return default
+        return v
 
     def _range(self, v, where: str, minimum, maximum):
         if minimum is not None and v < minimum:
@@ -180,6 +196,8 @@ def parse(doc: dict) -> LoadTest:
     locustfile = _locustfile(r, spec)
     thresholds = (_thresholds(r, spec["thresholds"], "spec.thresholds", nested=True)
                   if "thresholds" in spec else Thresholds())
+    if not scenario.chat:
+        _chat_thresholds_unmeasured(r, thresholds, "spec.thresholds")
     baseline = _baseline(r, spec)
     timeouts = _timeouts(r, spec)
     ttl = r.integer(spec, "ttlSecondsAfterFinished", "spec", minimum=0,
@@ -196,7 +214,8 @@ def _target(r: _Reader, spec: dict) -> Target | None:
     if "target" not in spec:
         r.error("spec.target", "is required (at least target.url)")
         return None
-    t = r.mapping(spec["target"], "spec.target", {"url", "healthPath", "readyTimeout"})
+    t = r.mapping(spec["target"], "spec.target", {"url", "healthPath", "readyTimeout",
+                                                  "headers"})
     if t is None:
         return None
     url = r.string(t, "url", "spec.target", max_len=2048)
@@ -207,7 +226,72 @@ def _target(r: _Reader, spec: dict) -> Target | None:
         r.error("spec.target.healthPath", f"must start with '/', not {health!r}")
     ready = r.duration(t, "readyTimeout", "spec.target", positive=False,
                        default=Target.ready_timeout_s)
-    return Target(url=url, health_path=health, ready_timeout_s=ready)
+    headers = _headers(r, t["headers"], "spec.target.headers") if "headers" in t else ()
+    return Target(url=url, health_path=health, ready_timeout_s=ready, headers=headers)
+
+
+def _headers(r: _Reader, value, path: str) -> tuple[Header, ...]:
+    if not isinstance(value, list):
+        r.error(path, f"must be a list of {{name, value | valueFrom}}, not {_kind(value)}")
+        return ()
+    if len(value) > MAX_HEADERS:
+        r.error(path, f"must have at most {MAX_HEADERS} headers, not {len(value)}")
+        return ()
+    headers, seen = [], {}
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        h = r.mapping(item, where, {"name", "value", "valueFrom"})
+        if h is None:
+            continue
+        name = r.string(h, "name", where, max_len=256)
+        if name is not None and not _HEADER_NAME.match(name):
+            r.error(f"{where}.name", f"must be an HTTP header name like X-Api-Key, not {name!r}")
+        elif name is not None:
+            # names are case-insensitive, and two names must not share a secret's variable
+            var = secret_env_var(name)
+            if var in seen:
+                r.error(f"{where}.name", f"repeats header {seen[var]!r}")
+            seen[var] = name
+        given = [k for k in ("value", "valueFrom") if k in h]
+        if len(given) != 1:
+            r.error(where, "set exactly one of value or valueFrom")
+            continue
+        if "value" in h:
+            v = h["value"]
+            if not isinstance(v, str) or "\r" in v or "\n" in v:
+                r.error(f"{where}.value", "must be a string without line breaks")
+                continue
+            headers.append(Header(name=name, value=v))
+            continue
+        header = _value_from(r, h["valueFrom"], f"{where}.valueFrom", name)
+        if header is not None:
+            headers.append(header)
+    return tuple(headers)
+
+
+def _value_from(r: _Reader, value, path: str, name: str) -> Header | None:
+    vf = r.mapping(value, path, {"env", "secretKeyRef"})
+    if vf is None:
+        return None
+    if len([k for k in ("env", "secretKeyRef") if k in vf]) != 1:
+        r.error(path, "set exactly one of env or secretKeyRef")
+        return None
+    if "env" in vf:
+        env = r.string(vf, "env", path)
+        if env is not None and not _ENV_NAME.match(env):
+            r.error(f"{path}.env", f"must be an environment variable name, not {env!r}")
+        return Header(name=name, env=env)
+    ref = r.mapping(vf["secretKeyRef"], f"{path}.secretKeyRef", {"name", "key"})
+    if ref is None:
+        return None
+    secret = r.string(ref, "name", f"{path}.secretKeyRef")
+    if secret is not None and not _DNS_NAME.match(secret):
+        r.error(f"{path}.secretKeyRef.name", f"must be a Secret name, not {secret!r}")
+    key = r.string(ref, "key", f"{path}.secretKeyRef")
+    if key is not None and not _SECRET_KEY.match(key):
+        r.error(f"{path}.secretKeyRef.key", f"must be a Secret key (letters, digits, '-._'), "
+                                            f"not {key!r}")
+    return Header(name=name, secret_name=secret, secret_key=key)
 
 
 def _load(r: _Reader, spec: dict) -> Load | None:
@@ -283,7 +367,8 @@ def _breakpoint(r: _Reader, value, path: str) -> Breakpoint | None:
                       max_users=max_users, spawn_rate=rate)
 
 
-def _range_pair(r: _Reader, d: dict, key: str, path: str, default: tuple[int, int]):
+def _range_pair(r: _Reader, d: dict, key: str, path: str, default: tuple[int, int], *,
+                unit: str = "texts per request", maximum: int = MAX_TEXTS_PER_REQUEST):
     where = f"{path}.{key}"
     if key not in d:
         return default
@@ -291,32 +376,72 @@ def _range_pair(r: _Reader, d: dict, key: str, path: str, default: tuple[int, in
     ok = (isinstance(v, list) and len(v) == 2
           and all(isinstance(x, int) and not isinstance(x, bool) for x in v))
     if not ok:
-        r.error(where, f"must be [min, max] texts per request, not {v!r}")
+        r.error(where, f"must be [min, max] {unit}, not {v!r}")
         return default
     lo, hi = v
-    if not 1 <= lo <= hi <= MAX_TEXTS_PER_REQUEST:
-        r.error(where, f"must satisfy 1 <= min <= max <= {MAX_TEXTS_PER_REQUEST}, not {v!r}")
+    if not 1 <= lo <= hi <= maximum:
+        r.error(where, f"must satisfy 1 <= min <= max <= {maximum}, not {v!r}")
         return default
     return (lo, hi)
+
+
+_CHAT_ONLY = ("maxTokens", "stream")
+_EMBEDDINGS_ONLY = ("singleTexts", "batchTexts", "dimension")
+_MODEL_PROTOCOLS = ("openai-embeddings", "openai-chat")
 
 
 def _scenario(r: _Reader, spec: dict) -> Scenario:
     if "scenario" not in spec:
         return Scenario()
     path = "spec.scenario"
-    s = r.mapping(spec["scenario"], path, {"weights", "singleTexts", "batchTexts"})
+    s = r.mapping(spec["scenario"], path, {
+        "protocol", "weights", "singleTexts", "batchTexts", "model", "path", "dimension",
+        "maxTokens", "stream", "honorRetryAfter"})
     if s is None:
         return Scenario()
-    weights = Scenario().weights
+    protocol = s.get("protocol", Scenario.protocol)
+    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
+        r.error(f"{path}.protocol", f"must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        protocol = Scenario.protocol
+    info = PROTOCOLS[protocol]
+    misplaced = [(k, "protocol openai-chat") for k in _CHAT_ONLY if k in s and not info.chat]
+    misplaced += [(k, "an embeddings protocol (loadgate, openai-embeddings, tei)")
+                  for k in _EMBEDDINGS_ONLY if k in s and info.chat]
+    if "model" in s and protocol not in _MODEL_PROTOCOLS:
+        misplaced.append(("model", "protocol " + " or ".join(_MODEL_PROTOCOLS)))
+    for key, which in misplaced:
+        r.error(f"{path}.{key}", f"goes with {which}, not with protocol {protocol}")
+    weights = dict(info.weights)
     if "weights" in s:
         w = r.mapping(s["weights"], f"{path}.weights", set(weights))
         if w is not None:
             weights = {k: r.integer(w, k, f"{path}.weights", minimum=0, default=0) for k in weights}
             if all(isinstance(x, int) for x in weights.values()) and sum(weights.values()) == 0:
                 r.error(f"{path}.weights", "at least one weight must be > 0")
-    return Scenario(weights=weights,
+    request_path = r.string(s, "path", path, default=None, max_len=2048)
+    if request_path is not None and not request_path.startswith("/"):
+        r.error(f"{path}.path", f"must start with '/', not {request_path!r}")
+    return Scenario(weights=weights, protocol=protocol,
                     single_texts=_range_pair(r, s, "singleTexts", path, Scenario.single_texts),
-                    batch_texts=_range_pair(r, s, "batchTexts", path, Scenario.batch_texts))
+                    batch_texts=_range_pair(r, s, "batchTexts", path, Scenario.batch_texts),
+                    model=r.string(s, "model", path, default=None, max_len=256),
+                    path=request_path,
+                    dimension=r.integer(s, "dimension", path, minimum=1, maximum=MAX_DIMENSION,
+                                        default=None),
+                    max_tokens=_range_pair(r, s, "maxTokens", path, Scenario.max_tokens,
+                                           unit="output tokens", maximum=MAX_OUTPUT_TOKENS),
+                    stream=r.boolean(s, "stream", path, default=Scenario.stream),
+                    honor_retry_after=r.boolean(s, "honorRetryAfter", path,
+                                                default=Scenario.honor_retry_after))
+
+
+def _chat_thresholds_unmeasured(r: _Reader, thresholds: Thresholds, path: str) -> None:
+    """Chat thresholds on a protocol that measures no tokens could never pass: say so now."""
+    for k in THRESHOLD_KEYS:
+        if k.chat and getattr(thresholds, k.field) is not None:
+            r.error(f"{path}.{k.key}", "is measured by scenario.protocol openai-chat only")
+    for name, sub in thresholds.endpoints.items():
+        _chat_thresholds_unmeasured(r, sub, f"{path}.endpoints[{name!r}]")
 
 
 def _locustfile(r: _Reader, spec: dict) -> LocustfileRef | None:

@@ -4,3 +4,17 @@ A protocol module holds request functions `fn(user, scenario)` keyed by the name
 `spec.scenario.weights` weighs (`TASKS`), and the checks that turn a wrong answer into a
 failure. No locust import here: the locustfile wires them into a User class.
 """
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+# spec.scenario.protocol -> the module holding its TASKS (names as in spec.PROTOCOLS)
+MODULES = {"loadgate": "loadgate", "openai-embeddings": "openai_embeddings", "tei": "tei",
+           "openai-chat": "openai_chat"}
+
+
+def module(protocol: str) -> ModuleType:
+    """The request/check module of a protocol (imported on first use: only its data loads)."""
+    return importlib.import_module(f"{__name__}.{MODULES[protocol]}")

@@ -5,65 +5,34 @@
   health  GET /health                                                 name "/health"
 
 Texts are drawn from a corpus of realistic sentences of mixed length. Every answer is checked
-(status 200, `count` and the number of embeddings == texts sent, each embedding 384 floats):
-a wrong answer is a failure, never a success.
+(status 200, `count` and the number of embeddings == texts sent, each embedding 384 floats, or
+scenario.dimension): a wrong answer is a failure, never a success. 429/503 are failures of
+their own kind (common.status_ok).
 """
 
 from __future__ import annotations
 
-import random
+from loadgate.loadgen.protocols import common
 
-from loadgate.loadgen import CORPUS_FILE
-
-EMBEDDING_DIM = 384
+EMBEDDING_DIM = 384  # all-MiniLM-L6-v2, the server's default model
 
 
-def _read_corpus() -> list[str]:
-    lines = CORPUS_FILE.read_text(encoding="utf-8").splitlines()
-    texts = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    if not texts:
-        raise RuntimeError(f"{CORPUS_FILE} holds no texts")
-    return texts
-
-
-CORPUS = _read_corpus()
-
-
-def texts(bounds: tuple[int, int]) -> list[str]:
-    lo, hi = int(bounds[0]), int(bounds[1])
-    return random.choices(CORPUS, k=random.randint(lo, hi))
-
-
-def check_embed(resp, sent: list[str]) -> None:
-    """Mark the response failed unless it holds one 384-float embedding per text."""
-    if resp.status_code != 200:
-        resp.failure(f"HTTP {resp.status_code}: {(resp.text or '')[:200]}")
-        return
-    try:
-        body = resp.json()
-    except Exception:  # noqa: BLE001 - any undecodable body is a wrong answer
-        resp.failure("response is not JSON")
+def check_embed(resp, user, scenario, sent: list[str]) -> None:
+    """Mark the response failed unless it holds one embedding of the right size per text."""
+    body = common.answer(resp, user, scenario)
+    if body is common.NOT_JSON:
         return
     if not isinstance(body, dict):
         resp.failure("response is not a JSON object")
-        return
-    embeddings = body.get("embeddings")
-    if body.get("count") != len(sent):
+    elif body.get("count") != len(sent):
         resp.failure(f"count {body.get('count')!r} != {len(sent)} texts sent")
-    elif not isinstance(embeddings, list) or len(embeddings) != len(sent):
-        got = len(embeddings) if isinstance(embeddings, list) else type(embeddings).__name__
-        resp.failure(f"{got} embeddings for {len(sent)} texts")
-    elif any(not isinstance(e, list) or len(e) != EMBEDDING_DIM for e in embeddings):
-        bad = next(e for e in embeddings if not isinstance(e, list) or len(e) != EMBEDDING_DIM)
-        size = len(bad) if isinstance(bad, list) else type(bad).__name__
-        resp.failure(f"embedding of dimension {size}, expected {EMBEDDING_DIM}")
     else:
-        resp.success()
+        common.check_vectors(resp, body.get("embeddings"), sent,
+                             common.dimension(scenario, EMBEDDING_DIM))
 
 
-def check_health(resp) -> None:
-    if resp.status_code != 200:
-        resp.failure(f"HTTP {resp.status_code}: {(resp.text or '')[:200]}")
+def check_health(resp, user, scenario) -> None:
+    if not common.status_ok(resp, user, scenario):
         return
     try:
         status = resp.json().get("status")
@@ -75,24 +44,10 @@ def check_health(resp) -> None:
         resp.success()
 
 
-def _embed(user, bounds, name: str) -> None:
-    sent = texts(bounds)
-    with user.client.post("/embed", json={"texts": sent}, name=name,
-                          catch_response=True) as resp:
-        check_embed(resp, sent)
-
-
-def embed_single(user, scenario) -> None:
-    _embed(user, scenario.single_texts, "/embed [single]")
-
-
-def embed_batch(user, scenario) -> None:
-    _embed(user, scenario.batch_texts, "/embed [batch]")
-
-
 def health(user, scenario) -> None:
     with user.client.get("/health", name="/health", catch_response=True) as resp:
-        check_health(resp)
+        check_health(resp, user, scenario)
 
 
-TASKS = {"single": embed_single, "batch": embed_batch, "health": health}
+TASKS = {**common.embedding_tasks(lambda sent, scenario: {"texts": sent}, check_embed),
+         "health": health}
