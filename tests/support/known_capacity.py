@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 DIM = 384
@@ -109,22 +107,10 @@ async def serve(host: str, port: int, service_ms: float) -> None:
 @contextlib.contextmanager
 def running(service_ms: float = 20.0) -> Iterator[str]:
     """Start this server in a subprocess on a free loopback port; yields its base URL."""
-    from support.servers import free_port, wait_ok  # the test process only, not the script
+    from support.servers import running_script  # the test process only, not the script
 
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--port", str(port),
-                             "--service-ms", str(service_ms)])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ok(base + "/health", proc=proc, timeout=20)
+    with running_script(__file__, "--service-ms", str(service_ms)) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main() -> None:

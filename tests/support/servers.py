@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from loadgate.runner.ready import wait_for_target
 from loadgate.runner.serve import LocalServer, free_port
 
-__all__ = ["free_port", "run_model_server", "wait_ok"]
+__all__ = ["free_port", "run_model_server", "running_script", "wait_ok"]
 
 
 def wait_ok(url: str, *, proc: subprocess.Popen | None = None,
@@ -39,3 +40,22 @@ def run_model_server(env: dict[str, str] | None = None, wait_ready: bool = True,
             yield server.url, server.proc
         finally:
             server.stop()
+
+
+@contextlib.contextmanager
+def running_script(script: str, *args: str, health: str = "/health") -> Iterator[str]:
+    """`python script --port <free port> *args` (a test server of tests/support) until the
+    block ends; yields its base URL once `health` answers 200."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, script, "--port", str(port), *args])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ok(base + health, proc=proc, timeout=20)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

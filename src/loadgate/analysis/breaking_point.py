@@ -13,6 +13,11 @@ first break is the first window that:
 The break reports that window's users, throughput, p95 and when its user count began
 (seconds since the run's first history row). A run that never broke reports found=false,
 its peak throughput and the highest user count reached.
+
+Chat runs (a TTFT limit given): a window whose TTFT p95 is over the limit breaks the SLO too
+("TTFT p95 over N ms", checked after p95), and the end-to-end p95 is part of the SLO only when
+its limit is given (a long answer takes seconds by design). The capacity then also says how
+many output tokens per second that window produced (`outputTokensPerS`).
 """
 
 from __future__ import annotations
@@ -28,10 +33,14 @@ PLATEAU_MIN_USER_GAIN = 0.15  # compare only against a window with clearly fewer
 
 
 def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
-                        max_error_rate: float | None = None) -> dict:
-    p95_limit = DEFAULT_P95_MS if p95_limit_ms is None else float(p95_limit_ms)
+                        max_error_rate: float | None = None, *,
+                        ttft_p95_limit_ms: float | None = None) -> dict:
+    chat = ttft_p95_limit_ms is not None
+    p95_limit = (None if chat else DEFAULT_P95_MS) if p95_limit_ms is None else float(p95_limit_ms)
     max_err = DEFAULT_MAX_ERROR_RATE if max_error_rate is None else float(max_error_rate)
     slo = {"p95Ms": p95_limit, "maxErrorRate": max_err}
+    if chat:
+        slo["ttftP95Ms"] = float(ttft_p95_limit_ms)
     if not ws:
         return {"found": False, "users": 0, "rps": 0.0, "p95Ms": 0.0, "atS": None,
                 "reason": "no measurable window in the history", "slo": slo, "windows": []}
@@ -40,22 +49,24 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
     for i, w in enumerate(ws):
         if w.error_rate > max_err:
             broke = (w, f"errors over {max_err:.2%}")
-        elif w.p95_ms > p95_limit:
+        elif p95_limit is not None and w.p95_ms > p95_limit:
             broke = (w, f"p95 over {fmt(p95_limit)} ms")
+        elif chat and w.ttft_p95_ms is not None and w.ttft_p95_ms > ttft_p95_limit_ms:
+            broke = (w, f"TTFT p95 over {fmt(ttft_p95_limit_ms)} ms")
         elif best is not None and _is_plateau(best, w, ws[i + 1] if i + 1 < len(ws) else None):
             broke = (w, "throughput plateau")
         if broke:
             break
         if best is None or w.rps >= best.rps:
             best = w
-    table = [w.__dict__ for w in ws]
+    table = [w.row() for w in ws]
     if broke is None:
         peak = max(ws, key=lambda w: w.rps)
         return {"found": False, "users": max(w.users for w in ws), "rps": peak.rps,
                 "p95Ms": peak.p95_ms, "atS": None,
                 "reason": f"the SLO held at every step up to {max(w.users for w in ws)} users "
                           f"(peak {fmt(peak.rps)} req/s)",
-                "slo": slo, "windows": table}
+                "slo": slo, "windows": table, **_tokens(peak, chat)}
     w, why = broke
     # A plateau window still met the SLO: what it sustained counts toward capacity.
     capacity = best.rps if best else 0.0
@@ -65,7 +76,13 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
             "atS": w.users_since_s, "reason": why, "brokeAtRps": w.rps,
             "errorRate": w.error_rate, "lastGoodUsers": best.users if best else 0,
             "metSlo": best is not None,
-            "slo": slo, "windows": table}
+            "slo": slo, "windows": table, **_tokens(best, chat)}
+
+
+def _tokens(w: Window | None, chat: bool) -> dict:
+    if not chat:
+        return {}
+    return {"outputTokensPerS": w.output_tokens_per_s if w is not None else None}
 
 
 def _is_plateau(best: Window, w: Window, nxt: Window | None) -> bool:

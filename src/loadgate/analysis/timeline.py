@@ -1,4 +1,5 @@
-"""`timeline.png`: users, throughput and p50/p95 over time, the breaking point marked."""
+"""`timeline.png`: users, throughput and p50/p95 over time, the breaking point marked; chat
+runs add a panel with TTFT and inter-token p95 and output tokens per second."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def _trailing_rps(points: list[HistoryPoint]) -> list[float]:
 
 
 def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point: dict | None,
-                   title: str = "", windowed: bool = True) -> Path:
+                   title: str = "", windowed: bool = True, chat=None) -> Path:
+    """`chat`: the run's ChatRecord (loadgate.loadgen.chat_metrics), for the third panel."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a display
@@ -46,7 +48,9 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
     t0 = points[0].t if points else 0.0
     ts = [p.t - t0 for p in points]
     rps = _trailing_rps(points)
-    fig, (ax_load, ax_lat) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5))
+    rows = 3 if chat else 2
+    fig, axes = plt.subplots(rows, 1, sharex=True, figsize=(10, 6.5 if rows == 2 else 9))
+    ax_load, ax_lat = axes[0], axes[1]
     # A row describes the second that ends at its timestamp: steps drawn "pre".
     ax_load.step(ts, rps, where="pre", color="tab:blue", label="req/s")
     ax_load.set_ylabel("requests/s")
@@ -58,10 +62,12 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
     ax_lat.plot(ts, [p.p50_ms for p in points], color="tab:green", label=f"p50 ({kind})")
     ax_lat.plot(ts, [p.p95_ms for p in points], color="tab:red", label=f"p95 ({kind})")
     ax_lat.set_ylabel("latency (ms)")
-    ax_lat.set_xlabel("seconds since start")
+    axes[-1].set_xlabel("seconds since start")
+    if chat:
+        _chat_panel(axes[2], ts, points, chat)
     bp = breaking_point or {}
     if bp.get("found") and bp.get("atS") is not None:
-        for ax in (ax_load, ax_lat):
+        for ax in axes:
             ax.axvline(bp["atS"], color="black", linestyle="--", linewidth=1)
         right_half = bp["atS"] > (ts[-1] if ts else 0) / 2
         ax_load.annotate(f"broke: {bp['users']} users, {bp['reason']}",
@@ -81,3 +87,19 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _chat_panel(ax, ts: list[float], points: list[HistoryPoint], chat) -> None:
+    from loadgate.analysis.chat import SERIES_WINDOW_S, chat_series
+
+    series = chat_series(points, chat)
+    ax.plot(ts, series["ttftP95Ms"], color="tab:purple", label=f"TTFT p95 ({SERIES_WINDOW_S} s)")
+    ax.plot(ts, series["itlP95Ms"], color="tab:orange",
+            label=f"inter-token p95 ({SERIES_WINDOW_S} s)")
+    ax.set_ylabel("chat latency (ms)")
+    ax_tokens = ax.twinx()
+    ax_tokens.step(ts, series["outputTokensPerS"], where="pre", color="tab:cyan",
+                   label="output tokens/s")
+    ax_tokens.set_ylabel("output tokens/s")
+    lines = ax.get_legend_handles_labels()[0] + ax_tokens.get_legend_handles_labels()[0]
+    ax.legend(lines, [h.get_label() for h in lines], loc="upper left", fontsize=8)

@@ -54,6 +54,18 @@ class Window:
     mean_ms: float
     p95_ms: float
     users_since_s: float = 0.0  # when this user count began (the last row before it)
+    # chat runs (analysis/chat.py fills them in): TTFT and ITL p95, output tokens per second
+    ttft_p95_ms: float | None = None
+    itl_p95_ms: float | None = None
+    output_tokens_per_s: float | None = None
+
+    def row(self) -> dict:
+        """The window as a row of summary.json's `windows` (chat figures only when measured)."""
+        return {k: v for k, v in self.__dict__.items()
+                if v is not None or k not in CHAT_FIELDS}
+
+
+CHAT_FIELDS = ("ttft_p95_ms", "itl_p95_ms", "output_tokens_per_s")
 
 
 def _cdf(point: HistoryPoint, x: float) -> float:

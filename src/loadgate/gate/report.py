@@ -14,6 +14,18 @@ def _limit_text(row: dict) -> str:
     return f"{'<=' if row.get('kind', 'max') == 'max' else '>='} {fmt(row['limit'])}"
 
 
+def chat_sentence(s: dict) -> str | None:
+    """TTFT, inter-token latency and tokens of a chat run's summary block, else None."""
+    if "ttftP95Ms" not in s:
+        return None
+    per_request = s.get("requestTokensPerSP50")
+    return (f"TTFT p50 {fmt(s['ttftP50Ms'])} ms, p95 {fmt(s['ttftP95Ms'])} ms, "
+            f"p99 {fmt(s['ttftP99Ms'])} ms; inter-token p50 {fmt(s['itlP50Ms'])} ms, "
+            f"p95 {fmt(s['itlP95Ms'])} ms; {s['outputTokens']} output tokens, "
+            f"{fmt(s['outputTokensPerS'])} tokens/s"
+            + (f" ({fmt(per_request)} per request)" if per_request is not None else ""))
+
+
 def format_verdict(summary: dict) -> str:
     """The short block printed by `loadgate gate` and `loadgate run`."""
     lines = [f"verdict: {summary['verdict']}", f"reason:  {summary['reason']}"]
@@ -30,6 +42,8 @@ def format_verdict(summary: dict) -> str:
                      f"{fmt(s['rps'])} req/s, p50 {fmt(s['p50Ms'])} ms, "
                      f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, "
                      f"up to {s['maxUsers']} users")
+    if chat := chat_sentence(s):
+        lines.append(f"chat: {chat}")
     if summary.get("verdict") != "Error":
         lines.append("breaking point: " + breaking_point_sentence(summary.get("breakingPoint")
                                                                     or {}))
@@ -97,6 +111,8 @@ def summary_markdown(summary: dict) -> str:
                 f"({s['errorRate']:.2%}), {fmt(s['rps'])} req/s, p50 {fmt(s['p50Ms'])} ms, "
                 f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, up to "
                 f"{s['maxUsers']} users over {fmt(s['durationS'])} s.", ""]
+        if chat := chat_sentence(s):
+            out += [f"Chat: {chat}.", ""]
     eps = summary.get("endpoints") or []
     if eps:
         out += ["### Endpoints", "", "| method | name | requests | req/s | p50 ms | p95 ms | "
@@ -134,7 +150,7 @@ def write_reports(summary: dict, out_dir: str | Path, *, results=None) -> Path:
 
         write_timeline(results.history, out / "timeline.png", summary.get("breakingPoint"),
                        title=f"{summary.get('name', '')}: {summary['verdict']}",
-                       windowed=results.history_windowed)
+                       windowed=results.history_windowed, chat=results.chat)
     write_summary_json(summary, out / "summary.json")
     (out / "junit.xml").write_text(junit_xml(summary))
     (out / "summary.md").write_text(summary_markdown(summary))

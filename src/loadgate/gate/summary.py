@@ -16,9 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loadgate.analysis import find_breaking_point, latency_drift, windows
+from loadgate.analysis.breaking_point import DEFAULT_P95_MS
+from loadgate.analysis.chat import chat_summary, chat_windows
 from loadgate.gate.csvread import LocustResults
 from loadgate.gate.results import RunResults
 from loadgate.gate.thresholds import baseline_rows, capacity_rows, evaluate
+from loadgate.loadgen.protocols import RATE_LIMITED_PREFIX
 from loadgate.numbers import fmt
 from loadgate.spec import LoadTest, Thresholds
 
@@ -81,6 +84,9 @@ def summarize(lt: LoadTest, results: RunResults, facts: RunFacts, *,
                     max_regression_pct=lt.baseline.max_regression_pct if lt.baseline else None,
                     generator=generator)
     notes = [*summary.pop("notes", []), *facts.notes()]
+    if lt.scenario.chat and results.chat is None and summary["verdict"] != "Error":
+        notes.append(results.chat_unusable or "No chat record (locust_chat.json) was written, "
+                     "so TTFT, inter-token latency and tokens were not measured.")
     summary["run"] = facts.as_json(lt)
     if notes:
         summary["notes"] = notes
@@ -97,7 +103,12 @@ def _summary_block(res: LocustResults) -> dict:
             "p50Ms": t.p50_ms, "p95Ms": t.p95_ms, "p99Ms": t.p99_ms,
             "avgMs": round(t.avg_ms, 2),
             "maxUsers": max((p.users for p in history), default=0),
-            "durationS": round(duration, 1)}
+            "durationS": round(duration, 1), "rateLimited": _rate_limited(res.failures)}
+
+
+def _rate_limited(failures: list[dict]) -> int:
+    """Requests refused with 429/503 (the protocols' own failure kind for them)."""
+    return sum(f["occurrences"] for f in failures if RATE_LIMITED_PREFIX in f["error"])
 
 
 def _endpoints(res: LocustResults) -> list[dict]:
@@ -125,8 +136,10 @@ def _verdict(rows: list[dict], generator: dict, s: dict,
     measured = (f"p95 {fmt(s['p95Ms'])} ms, {s['errorRate']:.2%} errors, "
                 f"{fmt(s['rps'])} req/s over {s['requests']} requests")
     if capacity_bp is not None:
-        measured = (f"capacity {fmt(capacity_bp.get('rps'))} req/s within the SLO of "
-                    f"p95 {fmt((capacity_bp.get('slo') or {}).get('p95Ms'))} ms")
+        slo = capacity_bp.get("slo") or {}
+        limit = (f"TTFT p95 {fmt(slo['ttftP95Ms'])} ms" if "ttftP95Ms" in slo
+                 else f"p95 {fmt(slo.get('p95Ms'))} ms")
+        measured = f"capacity {fmt(capacity_bp.get('rps'))} req/s within the SLO of {limit}"
     if not rows:
         return "Pass", f"No thresholds were set; the run is usable ({measured})."
     plural = "s" if len(rows) > 1 else ""
@@ -151,8 +164,17 @@ def judge(name: str, results: RunResults, thresholds: Thresholds, *,
     s = _summary_block(res)
     endpoints = _endpoints(res)
     ws = windows(res.history, res.history_windowed) if res.history else []
+    ttft_limit = None
+    if results.chat is not None:
+        s.update(chat_summary(results.chat))
+        if ws:
+            ws = chat_windows(ws, res.history[0].t, results.chat)
+        # a chat run's SLO is on TTFT (the answer's length sets the end-to-end time)
+        ttft_limit = thresholds.ttft_p95_ms or (DEFAULT_P95_MS if thresholds.p95_ms is None
+                                                else None)
     if res.history:
-        bp = find_breaking_point(ws, thresholds.p95_ms, thresholds.max_error_rate)
+        bp = find_breaking_point(ws, thresholds.p95_ms, thresholds.max_error_rate,
+                                 ttft_p95_limit_ms=ttft_limit)
     else:
         bp = {"found": False, "users": 0, "rps": 0.0, "p95Ms": 0.0, "atS": None,
               "reason": "no stats history file, so no breaking point was computed"}

@@ -23,7 +23,7 @@ from loadgate.runner.serve import LocalServer, ServeError, host_port
 OUTPUT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
                 "summary.md", "timeline.png", "locust_generator.json", "locust.log", "server.log",
-                "loadtest.json")
+                "loadtest.json", "locust_chat.json")
 
 
 class InvalidInput(Exception):
@@ -73,6 +73,16 @@ def _locustfile(lt, spec_file: str) -> Path:
             f"{lt.locustfile.key!r}, which only exists in a cluster; for a local run put the "
             f"file at {local}")
     return local
+
+
+def _check_headers(lt) -> None:
+    """Every spec.target.headers value must be findable now, not in each Locust process."""
+    from loadgate.spec import HeaderError, resolve_headers
+
+    try:
+        resolve_headers(lt.target.headers)
+    except HeaderError as e:
+        raise InvalidInput(f"spec.target.headers: {e} (export it before the run)") from None
 
 
 def _baseline(lt, out: Path) -> tuple[dict | None, str | None]:
@@ -153,6 +163,7 @@ def run(args) -> int:
     try:
         lt = load_loadtest(args)
         locustfile = _locustfile(lt, args.file)
+        _check_headers(lt)
     except InvalidInput as e:
         say(f"{args.file}: not a valid LoadTest:\n{e}")
         return EXIT_CODES["Invalid"]

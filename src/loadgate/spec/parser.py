@@ -440,8 +440,6 @@ def _chat_thresholds_unmeasured(r: _Reader, thresholds: Thresholds, path: str) -
     for k in THRESHOLD_KEYS:
         if k.chat and getattr(thresholds, k.field) is not None:
             r.error(f"{path}.{k.key}", "is measured by scenario.protocol openai-chat only")
-    for name, sub in thresholds.endpoints.items():
-        _chat_thresholds_unmeasured(r, sub, f"{path}.endpoints[{name!r}]")
 
 
 def _locustfile(r: _Reader, spec: dict) -> LocustfileRef | None:
@@ -472,10 +470,15 @@ def _thresholds(r: _Reader, value, path: str, *, nested: bool) -> Thresholds:
         eps = r.mapping(d["endpoints"], f"{path}.endpoints")
         for name, sub in (eps or {}).items():
             endpoints[str(name)] = _thresholds(r, sub, f"{path}.endpoints[{name!r}]", nested=False)
+    if not nested:
+        for k in THRESHOLD_KEYS:
+            if k.chat and k.key in d:
+                r.error(f"{path}.{k.key}", "is judged over all chat requests: set it in "
+                                           "spec.thresholds, not per endpoint")
     limits = {k.field: r.number(d, k.key, path, positive=k.positive,
                                 minimum=None if k.positive else 0, maximum=k.maximum,
                                 default=None)
-              for k in THRESHOLD_KEYS}
+              for k in THRESHOLD_KEYS if nested or not k.chat}
     return Thresholds(**limits, endpoints=endpoints)
 
 

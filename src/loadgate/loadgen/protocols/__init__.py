@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+# how every protocol words a 429/503 failure: "rate limited: HTTP 429 Too Many Requests"; the
+# gate counts these (summary.rateLimited)
+RATE_LIMITED_PREFIX = "rate limited: HTTP"
+
 # spec.scenario.protocol -> the module holding its TASKS (names as in spec.PROTOCOLS)
 MODULES = {"loadgate": "loadgate", "openai-embeddings": "openai_embeddings", "tei": "tei",
            "openai-chat": "openai_chat"}

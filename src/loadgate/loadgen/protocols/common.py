@@ -13,11 +13,11 @@ import re
 import time
 
 from loadgate.loadgen import CORPUS_FILE
+from loadgate.loadgen.protocols import RATE_LIMITED_PREFIX
 
 # HTTP statuses a rate-limited or overloaded API answers: their own kind of failure
-RATE_LIMITED = {429: "rate limited: HTTP 429 Too Many Requests",
-                503: "rate limited: HTTP 503 Service Unavailable"}
-RATE_LIMITED_PREFIX = "rate limited: "
+RATE_LIMITED = {429: f"{RATE_LIMITED_PREFIX} 429 Too Many Requests",
+                503: f"{RATE_LIMITED_PREFIX} 503 Service Unavailable"}
 MAX_BACKOFF_S = 60.0  # a longer Retry-After is capped: one user must not sleep through a run
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
