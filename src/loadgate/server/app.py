@@ -200,6 +200,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(router)
+    from .openai_routes import router as openai_router  # it imports this module's helpers
+    app.include_router(openai_router)
     return app
 
 

@@ -7,7 +7,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # fixed route labels keep cardinality bounded whatever paths clients send
-ROUTES = ("/embed", "/health", "/health/live", "/metrics")
+ROUTES = ("/embed", "/health", "/health/live", "/metrics", "/v1/embeddings")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
                    10.0)

@@ -52,37 +52,49 @@ def _type_name(v: object) -> str:
             float: "number", type(None): "null"}.get(type(v), type(v).__name__)
 
 
-def parse_texts(body: bytes, settings: ServerSettings) -> list[str]:
-    """The `texts` of a JSON body {"texts": [...]}, checked against the limits in settings."""
+def json_object(body: bytes, example: str = '{"texts": ["..."]}') -> dict:
+    """The JSON object a body holds; `example` shows the expected shape in the error."""
     if not body.strip():
-        raise InputError(400, "invalid_json", 'body is empty; send {"texts": ["..."]}')
+        raise InputError(400, "invalid_json", f"body is empty; send {example}")
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise InputError(400, "invalid_json", f"body is not valid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise InputError(422, "invalid_body",
-                         f'body must be a JSON object {{"texts": [...]}}, got {_type_name(doc)}')
+                         f"body must be a JSON object {example}, got {_type_name(doc)}")
+    return doc
+
+
+def parse_texts(body: bytes, settings: ServerSettings) -> list[str]:
+    """The `texts` of a JSON body {"texts": [...]}, checked against the limits in settings."""
+    doc = json_object(body)
     if "texts" not in doc:
         raise InputError(422, "missing_texts", 'body has no "texts" field')
     texts = doc["texts"]
     if not isinstance(texts, list):
         raise InputError(422, "texts_not_a_list",
                          f'"texts" must be an array of strings, got {_type_name(texts)}')
+    return check_texts(texts, settings)
+
+
+def check_texts(texts: list, settings: ServerSettings, field: str = "texts") -> list[str]:
+    """The texts of a request (a list under `field`), checked against the limits in settings;
+    /embed and /v1/embeddings share these rules."""
     if not texts:
-        raise InputError(422, "empty_texts", '"texts" is empty; send at least one text')
+        raise InputError(422, "empty_texts", f'"{field}" is empty; send at least one text')
     if len(texts) > settings.max_texts_per_request:
         raise InputError(422, "too_many_texts",
-                         f'"texts" has {len(texts)} items; the limit is '
+                         f'"{field}" has {len(texts)} items; the limit is '
                          f"{settings.max_texts_per_request}")
     limit = settings.max_chars_per_text
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise InputError(422, "text_not_a_string",
-                             f"texts[{i}] must be a string, got {_type_name(t)}")
+                             f"{field}[{i}] must be a string, got {_type_name(t)}")
         if not t.strip():
-            raise InputError(422, "empty_text", f"texts[{i}] is empty or only whitespace")
+            raise InputError(422, "empty_text", f"{field}[{i}] is empty or only whitespace")
         if len(t) > limit:
             raise InputError(422, "text_too_long",
-                             f"texts[{i}] has {len(t)} characters; the limit is {limit}")
+                             f"{field}[{i}] has {len(t)} characters; the limit is {limit}")
     return texts
