@@ -7,6 +7,8 @@ Pod layout shared by every Job:
   /locustfile  the user's ConfigMap, only with spec.locustfile.configMapRef
   /results   subPath <name> of the results PVC (per run, or a shared claim)
   /tmp       emptyDir: the root filesystem is read-only
+Header values from Secrets (spec.target.headers[].valueFrom.secretKeyRef) reach the Locust
+containers as env vars LOADGATE_HEADER_<NAME> only, never the ConfigMap (header_env).
 Owner references are added by the handler (kopf.adopt), not here.
 """
 
@@ -17,7 +19,7 @@ import math
 
 from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
 from loadgate.loadgen.command import master_args, worker_args
-from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json
+from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json, secret_env_var
 from loadgate_operator import names
 from loadgate_operator.settings import OperatorSettings
 
@@ -71,6 +73,24 @@ def locustfile_path(lt) -> str:
     if lt.locustfile is not None:
         return f"{USER_LOCUSTFILE_DIR}/{lt.locustfile.key}"
     return f"{CONFIG_DIR}/{LOCUSTFILE.name}"
+
+
+def header_env(lt) -> list[dict]:
+    """Env of the Locust containers: each header value from a Secret, by reference (the
+    kubelet reads the Secret; the locustfile reads the variable, see loadgate.spec.headers)."""
+    return [{"name": secret_env_var(h.name),
+             "valueFrom": {"secretKeyRef": {"name": h.secret_name, "key": h.secret_key}}}
+            for h in lt.target.headers if h.secret_name is not None]
+
+
+def cluster_problem(lt) -> str | None:
+    """Why a valid LoadTest cannot run on a cluster, or None."""
+    local = [h.name for h in lt.target.headers if h.env is not None]
+    if local:
+        return (f"spec.target.headers {', '.join(local)}: valueFrom.env reads a variable of "
+                "the Locust processes, which only a local run has; on a cluster use "
+                "valueFrom.secretKeyRef")
+    return None
 
 
 def build_configmap(lt, *, baseline: dict | None = None) -> dict:
@@ -203,6 +223,7 @@ def build_master_job(lt, settings: OperatorSettings) -> dict:
                         mounts=_mounts(lt, settings, results=True),
                         resources=RESOURCES["master"],
                         ports=[{"name": "locust", "containerPort": MASTER_PORT}])
+    master["env"] += header_env(lt)  # the locustfile resolves the headers on every process
     return _job(lt, names.master(lt.name), "master", {
         "initContainers": [wait], "containers": [master],
         "volumes": _volumes(lt, settings, results=True)})
@@ -214,6 +235,7 @@ def build_worker_job(lt, settings: OperatorSettings) -> dict:
     worker = _container("worker", settings, ["locust", *args],
                         mounts=_mounts(lt, settings, results=False),
                         resources=RESOURCES["workers"])
+    worker["env"] += header_env(lt)
     return _job(lt, names.workers(lt.name), "workers", {
         "containers": [worker], "volumes": _volumes(lt, settings, results=False)},
         parallelism=lt.workers)

@@ -108,6 +108,9 @@ async def start_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     except SpecError as e:
         _fail_now(patch, st, "InvalidSpec", f"invalid spec: {e}", body)
         return
+    if problem := builders.cluster_problem(lt):
+        _fail_now(patch, st, "InvalidSpec", f"invalid spec: {problem}", body)
+        return
     baseline, why = await _baseline(lt, lt.namespace)
     if why:
         _fail_now(patch, st, "BaselineUnavailable", why, body)
