@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from loadgate import spec
+from loadgate.loadgen import LOCUSTFILE
+from loadgate.loadgen.think_time import WAIT_TIME_ENV
 from support import known_capacity
 
 # 4 users, ~10% of requests hit a missing route (404 -> a Locust failure), the rest succeed.
@@ -31,7 +35,7 @@ class U(FastHttpUser):
 
 
 def run_locust(workdir: Path, locustfile: str, host: str, *extra: str,
-               timeout: float = 60) -> str:
+               timeout: float = 60, env: dict | None = None) -> str:
     """Run Locust headless with --csv/--csv-full-history; returns the CSV prefix."""
     lf = workdir / "locustfile.py"
     lf.write_text(locustfile)
@@ -40,7 +44,7 @@ def run_locust(workdir: Path, locustfile: str, host: str, *extra: str,
         [sys.executable, "-m", "locust", "-f", str(lf), "--headless", "--host", host,
          "--csv", prefix, "--csv-full-history", "--only-summary", "--stop-timeout", "2",
          "--loglevel", "WARNING", *extra],
-        cwd=workdir, capture_output=True, text=True, timeout=timeout)
+        cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if not Path(prefix + "_stats.csv").exists():
         raise RuntimeError(f"locust wrote no CSVs (exit {proc.returncode}): {proc.stderr[-2000:]}")
     return prefix
@@ -59,3 +63,15 @@ def copy_results(src: Path, dest: Path) -> Path:
     for f in Path(src).glob("locust_*.csv"):
         shutil.copy(f, dest / f.name)
     return dest
+
+
+def run_builtin(workdir: Path, lt: spec.LoadTest, *, users: int, seconds: int,
+                wait_time_s: str = "0,0", env: dict | None = None) -> str:
+    """The built-in locustfile for `lt` in one headless Locust process (its LoadTest read from
+    loadtest.json, as in a run), `users` closed-loop users for `seconds`; the CSV prefix."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **(env or {}), spec.CONFIG_ENV: str(spec.write_runtime(lt, workdir)),
+           WAIT_TIME_ENV: wait_time_s}
+    return run_locust(workdir, LOCUSTFILE.read_text(), lt.target.url, "-u", str(users),
+                      "-r", str(users), "--run-time", f"{seconds}s", env=env,
+                      timeout=seconds + 60)

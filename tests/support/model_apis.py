@@ -16,6 +16,7 @@ POST /v1/chat/completions  streamed (`"stream": true`): a role chunk at once, th
     `Retry-After: --retry-after`), `503`. Default: `ok` for every request.
 POST /embed  TEI: {"inputs": [...]} -> a list of `--dim`-float vectors.
 GET /health  200 with an empty body (as vLLM and TEI answer).
+`--require-header "Authorization: Bearer x"`: POSTs without exactly that header get 401.
 GET /stats   {"chat": requests, "kinds": {kind: count}} received so far.
 """
 
@@ -50,6 +51,16 @@ class ModelApis:
         self.retry_after = args.retry_after
         self.pattern = itertools.cycle(args.pattern.split(","))
         self.kinds: Counter = Counter()
+        name, _, value = (args.require_header or "").partition(":")
+        self.required = (name.strip(), value.strip()) if name else None
+
+    @web.middleware
+    async def auth(self, request: web.Request, handler):
+        if self.required and request.method == "POST" and \
+                request.headers.get(self.required[0]) != self.required[1]:
+            return web.json_response({"error": {"message": "bad key", "type": "auth",
+                                                "code": "invalid_api_key"}}, status=401)
+        return await handler(request)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
@@ -110,7 +121,7 @@ class ModelApis:
         return web.json_response({"chat": sum(self.kinds.values()), "kinds": self.kinds})
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.auth])
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/embed", self.tei)
         app.router.add_get("/health", self.health)
@@ -128,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--retry-after", default="1")
     p.add_argument("--pattern", default="ok")
+    p.add_argument("--require-header", default="")
     return p
 
 
