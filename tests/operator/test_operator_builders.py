@@ -224,3 +224,33 @@ def test_settings_from_env():
     assert (s.operator_interval, s.watch_timeout, s.storage_size) == (0.5, 60, "1Gi")
     with pytest.raises(ValueError, match="LOADGATE_OPERATOR_INTERVAL"):
         OperatorSettings.from_env({"LOADGATE_OPERATOR_INTERVAL": "0"})
+
+
+HEADERS = [{"name": "Authorization", "valueFrom": {"secretKeyRef": {"name": "llm-key",
+                                                                     "key": "bearer"}}},
+           {"name": "X-Team", "value": "search"}]
+
+
+def test_header_secrets_reach_the_locust_pods_by_reference_only():
+    d = doc(target={"url": "http://vllm:8000", "headers": HEADERS},
+            scenario={"protocol": "openai-chat"})
+    lt = parse(d)
+    secret_env = {"name": "LOADGATE_HEADER_AUTHORIZATION",
+                  "valueFrom": {"secretKeyRef": {"name": "llm-key", "key": "bearer"}}}
+    master = builders.build_master_job(lt, SETTINGS)["spec"]["template"]["spec"]
+    worker = builders.build_worker_job(lt, SETTINGS)["spec"]["template"]["spec"]
+    assert master["containers"][0]["env"] == [*ENV, secret_env]
+    assert worker["containers"][0]["env"] == [*ENV, secret_env]
+    assert master["initContainers"][0]["env"] == ENV  # the health wait sends no headers
+    collector = builders.build_collector_job(lt, SETTINGS)["spec"]["template"]["spec"]
+    assert collector["containers"][0]["env"] == ENV
+    # the ConfigMap holds the reference as written, no value from the Secret
+    assert json.loads(builders.build_configmap(lt)["data"]["loadtest.json"])["spec"] == d["spec"]
+    assert builders.cluster_problem(lt) is None
+
+
+def test_headers_from_the_operator_environment_cannot_run_on_a_cluster():
+    lt = parse(doc(target={"url": "http://vllm:8000", "headers": [
+        {"name": "X-Api-Key", "valueFrom": {"env": "MY_KEY"}}]}))
+    assert "X-Api-Key: valueFrom.env" in builders.cluster_problem(lt)
+    assert "valueFrom.secretKeyRef" in builders.cluster_problem(lt)

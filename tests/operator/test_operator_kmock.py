@@ -239,6 +239,14 @@ def test_invalid_spec_fails_with_reason(cluster):
     assert children("broken") == []
 
 
+def test_local_only_header_fails_with_reason(cluster):
+    create_lt(loadtest("envkey", target={"headers": [
+        {"name": "X-Api-Key", "valueFrom": {"env": "MY_KEY"}}]}))
+    st = wait_phase("envkey", "Failed")
+    assert st["verdict"] == "Error" and "use valueFrom.secretKeyRef" in st["reason"]
+    assert children("envkey") == []
+
+
 def test_restart_mid_run_no_duplicates(cluster, collector_messages):
     create_lt(loadtest("restart"))
     wait_phase("restart", "WaitingForTarget")
