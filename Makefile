@@ -60,7 +60,7 @@ clean: ## Remove results/ and caches (keeps .venv)
 ##@ Benchmarks
 
 .PHONY: bench
-bench: bench-server bench-loadgen ## All benchmarks
+bench: bench-server bench-loadgen bench-chat ## All benchmarks
 
 .PHONY: bench-server
 bench-server: install ## Naive (no batching) vs default server under the same Locust traffic; prints the ratio
@@ -69,6 +69,10 @@ bench-server: install ## Naive (no batching) vs default server under the same Lo
 .PHONY: bench-loadgen
 bench-loadgen: install ## Requests/s and CPU per request of one Locust worker against a trivial endpoint
 	$(BIN)/python -m bench.bench_loadgen --seconds $(BENCH_SECONDS)
+
+.PHONY: bench-chat
+bench-chat: install ## Streamed chat requests/s and CPU per request of one Locust worker against a trivial SSE server
+	$(BIN)/python -m bench.bench_chat --seconds $(BENCH_SECONDS)
 
 ##@ Kubernetes (kind)
 # Everything below needs Docker and kind on your machine (checked with a clear message);

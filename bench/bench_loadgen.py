@@ -101,11 +101,11 @@ def wait_ok(url: str, timeout: float = 20) -> None:
 
 
 def run_one(label: str, locustfile: Path, base: str, seconds: int, users: int, work: Path,
-            server: psutil.Process) -> dict:
+            server: psutil.Process, scenario: dict | None = None) -> dict:
     lt = spec.parse(spec.document(f"bench-{label}", {
         "target": {"url": base},
         "load": {"users": users, "spawnRate": users, "runTime": f"{seconds}s",
-                 "stopTimeout": "2s"}}))
+                 "stopTimeout": "2s"}, **({"scenario": scenario} if scenario else {})}))
     cfg = work / f"{label}.loadtest.json"
     cfg.write_text(spec.runtime_json(lt))
     env = {**os.environ, spec.CONFIG_ENV: str(cfg), WAIT_TIME_ENV: "0,0"}  # closed loop
@@ -136,7 +136,7 @@ def run_one(label: str, locustfile: Path, base: str, seconds: int, users: int, w
     rps = sum(window) / len(window) if window else float(agg["Requests/s"])
     busy = (w1.user + w1.system - w0.user - w0.system) / (t1 - t0)
     server_busy = (s1.user + s1.system - s0.user - s0.system) / (t1 - t0)
-    return {"label": label, "rps": rps, "requests": int(agg["Request Count"]),
+    return {"label": label, "rps": rps, "requests": int(agg["Request Count"]), "prefix": prefix,
             "failures": int(agg["Failure Count"]), "worker_cpu_pct": 100 * busy,
             "cpu_ms_per_request": 1000 * busy / rps if rps else float("nan"),
             "server_cpu_pct": 100 * server_busy}
