@@ -12,7 +12,8 @@ POST /v1/chat/completions  streamed (`"stream": true`): a role chunk at once, th
     `--no-usage`), then `data: [DONE]`. Not streamed: one JSON answer after
     ttft + (n-1) * itl with its usage.
     `--pattern` cycles what each request gets: `ok`, `no-done` (the stream just ends),
-    `malformed` (a chunk that is not JSON), `error` (an error event), `429` (HTTP 429 with
+    `malformed` (a chunk that is not JSON), `error` (an error event), `cut` (the connection
+    closed mid-stream), `429` (HTTP 429 with
     `Retry-After: --retry-after`), `503`. Default: `ok` for every request.
 POST /embed  TEI: {"inputs": [...]} -> a list of `--dim`-float vectors.
 GET /health  200 with an empty body (as vLLM and TEI answer).
@@ -32,7 +33,7 @@ from collections.abc import Iterator
 
 from aiohttp import web
 
-KINDS = ("ok", "no-done", "malformed", "error", "429", "503")
+KINDS = ("ok", "no-done", "malformed", "error", "cut", "429", "503")
 
 
 def _chunk(delta: dict | None = None, finish: str | None = None, **extra) -> bytes:
@@ -95,6 +96,9 @@ class ModelApis:
         await resp.write(_chunk({"role": "assistant", "content": ""}))
         for i in range(n):
             await asyncio.sleep(max(0.0, arrived + self.ttft_s + i * self.itl_s - loop.time()))
+            if kind == "cut" and i == n // 2:
+                request.transport.close()
+                return
             if kind == "malformed" and i == n // 2:
                 await resp.write(b"data: {\"choices\": [{\"delta\": {\"content\": \"tru\n\n")
             await resp.write(_chunk({"content": f"tok{i} "}))

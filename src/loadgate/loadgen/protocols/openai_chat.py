@@ -177,7 +177,10 @@ def chat(user, scenario) -> None:
                           headers=STREAM_HEADERS if scenario.stream else None) as resp:
         if not status_ok(resp, user, scenario):
             return
-        result = read_stream(_lines(resp), t0) if scenario.stream else _whole(resp)
+        try:
+            result = read_stream(_lines(resp), t0) if scenario.stream else _whole(resp)
+        except Exception as e:  # noqa: BLE001 - a reset or timeout mid-stream: a failure, counted
+            result = StreamResult(problem=f"chat stream broke off: {type(e).__name__}: {e}"[:200])
         elapsed = time.perf_counter() - t0
         # a streamed request's Locust time stops at the headers: make it end to end
         resp.request_meta["response_time"] = elapsed * 1000
