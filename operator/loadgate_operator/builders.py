@@ -179,7 +179,9 @@ def _container(name: str, settings: OperatorSettings, command: list[str], *, mou
          "imagePullPolicy": settings.image_pull_policy, "command": command,
          "env": [dict(e) for e in ENV], "volumeMounts": mounts,
          "resources": resources, "securityContext": CONTAINER_SECURITY,
-         "terminationMessagePolicy": "File"}
+         # a container that fails without writing /dev/termination-log (the wait step, a
+         # crashing Locust) still tells why: the kubelet takes its log's tail instead
+         "terminationMessagePolicy": "FallbackToLogsOnError"}
     if ports:
         c["ports"] = ports
     return c

@@ -67,7 +67,7 @@ def container(name, command, mounts, resources, settings=SETTINGS, **extra):
     return {"name": name, "image": settings.runner_image,
             "imagePullPolicy": settings.image_pull_policy, "command": command, "env": ENV,
             "volumeMounts": mounts, "resources": resources, "securityContext": CTR_SEC,
-            "terminationMessagePolicy": "File", **extra}
+            "terminationMessagePolicy": "FallbackToLogsOnError", **extra}
 
 
 CONFIG_MOUNT = {"name": "config", "mountPath": "/config", "readOnly": True}
