@@ -54,7 +54,7 @@ constraints: ## Re-resolve the dependencies in a throwaway venv and rewrite cons
 	"$$tmp/venv/bin/python" -m pip install --quiet '.[dev,onnx]' && \
 	{ echo "# Every Python dependency at the version the test suite runs: \`make install\` and both"; \
 	  echo "# Dockerfiles install with -c constraints.txt. Regenerate with \`make constraints\`."; \
-	  "$$tmp/venv/bin/python" -m pip freeze --exclude-editable | sed -E 's/\+cpu$$//' | grep -vi '^loadgate=='; \
+	  "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable | grep -v "^pip==" | sed -E 's/\+cpu$$//' | grep -vi '^loadgate=='; \
 	} > constraints.txt
 	@echo "constraints.txt rewritten: review the diff, then make install"
 

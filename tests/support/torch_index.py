@@ -99,11 +99,21 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def _server(root: Path) -> http.server.ThreadingHTTPServer:
+    """On a port derived from the index's name if free, else any free port: the URL is a
+    build argument, and a different value would rebuild every layer after it."""
+    handler = lambda *a, **kw: _Quiet(*a, directory=str(root), **kw)  # noqa: E731
+    preferred = 20000 + int(hashlib.sha256(root.name.encode()).hexdigest(), 16) % 20000
+    try:
+        return http.server.ThreadingHTTPServer(("127.0.0.1", preferred), handler)
+    except OSError:
+        return http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+
 @contextlib.contextmanager
 def serve(root: Path) -> Iterator[str]:
-    """Serve `root` on a free 127.0.0.1 port; yields the simple index URL."""
-    handler = lambda *a, **kw: _Quiet(*a, directory=str(root), **kw)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    """Serve `root` on 127.0.0.1; yields the simple index URL."""
+    server = _server(root)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
