@@ -42,8 +42,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned, so nothing below can pull the multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX_ARG) torch==$(TORCH_VERSION)
-	# every other dependency at the version of constraints.txt (the images install the same)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,onnx]'
+	# every other dependency at the version of constraints.txt (the images install the same);
+	# it is resolved for the images' Python 3.11, so another Python installs unpinned
+	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+	  pins="-c constraints.txt"; \
+	else \
+	  pins=""; echo "note: $$($(BIN)/python -V) is not 3.11: installing without constraints.txt"; \
+	fi; \
+	$(BIN)/python -m pip install --quiet $$pins -e '.[dev,onnx]'
 	touch $@
 
 .PHONY: constraints

@@ -200,6 +200,10 @@ def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1)
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
+                # the command is not PID 1 then: the wait step and a Locust worker still
+                # connecting install no SIGTERM handler, and PID 1 ignores SIGTERM without
+                # one, so deleting the run would wait out the whole grace period
+                "shareProcessNamespace": True,
                 "securityContext": POD_SECURITY,
                 **pod_spec,
             },

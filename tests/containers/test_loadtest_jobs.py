@@ -177,8 +177,18 @@ def test_target_never_ready_is_error_with_the_reason(loadgate_image, tmp_path):
     chain = Chain(lt, loadgate_image, tmp_path, {"model-server": [{"port": port}]})
     try:
         st = chain.run(timeout=120)
+        # the workers still wait for a master that never comes; deleting them (SIGTERM, as
+        # the kubelet does) ends them at once, not after the 30 s grace period
+        workers = [p for p in chain.pods() if p.name.startswith("never-workers")]
+        t0 = time.monotonic()
+        for p in workers:
+            p.delete()
+        ended = [p.wait(timeout=60) for p in workers]
+        stop_s = time.monotonic() - t0
     finally:
         chain.close()
+    codes = [s["containerStatuses"][0]["state"]["terminated"]["exitCode"] for s in ended]
+    assert stop_s < 15 and 137 not in codes, (stop_s, codes)
     assert chain.phases == ["WaitingForTarget", "Failed"], chain.describe()
     assert st["verdict"] == "Error"
     assert "the target never became ready" in st["reason"]

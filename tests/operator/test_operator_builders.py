@@ -59,7 +59,8 @@ def job(name, component, pod_spec, parallelism=1, lt_name="ramp"):
                      "ttlSecondsAfterFinished": 3600, "activeDeadlineSeconds": 1200,
                      "template": {"metadata": {"labels": labels(component, lt_name)}, "spec": {
                          "restartPolicy": "Never", "automountServiceAccountToken": False,
-                         "enableServiceLinks": False, "securityContext": POD_SEC,
+                         "enableServiceLinks": False, "shareProcessNamespace": True,
+                         "securityContext": POD_SEC,
                          **pod_spec}}}}
 
 

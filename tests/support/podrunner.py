@@ -25,6 +25,7 @@ What it does with each field (anything else fails the test: nothing new slips pa
                          (a failure is recorded and kills the container)
   terminationGracePeriodSeconds  `docker stop -t` when the pod is deleted
   network                the host's, Service names mapped to 127.0.0.1 (--add-host)
+  shareProcessNamespace  the container's command is not PID 1 (the pause process is): --init
 Scheduling fields (nodeSelector, affinity, tolerations), imagePullPolicy/Secrets (images are
 local) and ports (host network) are accepted and need nothing. No restarts: a container that
 exits is reported, whatever the restartPolicy.
@@ -55,7 +56,7 @@ FALLBACK_LINES, FALLBACK_BYTES = 80, 2048
 POD_FIELDS = {"containers", "initContainers", "volumes", "securityContext", "restartPolicy",
               "serviceAccountName", "automountServiceAccountToken", "enableServiceLinks",
               "terminationGracePeriodSeconds", "imagePullSecrets", "nodeSelector", "affinity",
-              "tolerations"}
+              "tolerations", "shareProcessNamespace"}
 CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "command", "args", "workingDir", "env",
                     "ports", "resources", "securityContext", "volumeMounts",
                     "terminationMessagePath", "terminationMessagePolicy", "startupProbe",
@@ -387,6 +388,7 @@ class Pod:
     def docker_run_args(self, c: dict, box: _Container) -> list[str]:
         box.docker_name = f"lg-{self.name}-{c['name']}-{uuid.uuid4().hex[:6]}"[:120]
         args = ["run", "--detach", "--name", box.docker_name, "--label", SESSION_LABEL,
+                *(["--init"] if self.spec.get("shareProcessNamespace") else []),
                 "--label", f"loadgate-test.pod={self.name}",
                 "--network", "host", *self.cluster.hosts(), *self._user_args(c),
                 *self._security_args(c), *self._volume_args(c, box)]
