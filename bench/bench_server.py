@@ -29,6 +29,8 @@ from pathlib import Path
 
 import psutil
 
+from loadgate.runner.serve import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 USERS = 50
 
@@ -78,14 +80,6 @@ class EmbedUser(FastHttpUser):
     def health(self):
         self.client.get("/health", name="/health")
 '''
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scrape(base: str) -> dict[str, float]:
@@ -138,9 +132,13 @@ def locust_command(locustfile: Path, base: str, seconds: int, prefix: Path) -> t
 
         if Path(product_locustfile).is_file() and os.environ.get("BENCH_OWN_LOCUSTFILE") != "1":
             locustfile = Path(product_locustfile)
-            cfg = prefix.with_suffix(".config.json")
-            cfg.write_text(json.dumps(product_config(base, seconds)))
-            env["LOADGATE_CONFIG"] = str(cfg)
+            from loadgate import spec
+            from loadgate.loadgen.think_time import WAIT_TIME_ENV
+
+            cfg = prefix.with_suffix(".loadtest.json")
+            cfg.write_text(spec.runtime_json(product_loadtest(base, seconds)))
+            env[spec.CONFIG_ENV] = str(cfg)
+            env[WAIT_TIME_ENV] = "0,0"  # closed loop: the next request as soon as one answers
     except ImportError:
         pass
     cmd = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
@@ -149,19 +147,14 @@ def locust_command(locustfile: Path, base: str, seconds: int, prefix: Path) -> t
     return cmd, env
 
 
-def product_config(base: str, seconds: int) -> dict:
+def product_loadtest(base: str, seconds: int):
     """The LoadTest the product locustfile reads: 50 users, constant load, the 8/2/1 mix."""
     from loadgate import spec  # type: ignore
 
-    lt = spec.parse({
-        "apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-        "metadata": {"name": "bench-server"},
-        "spec": {"target": {"url": base},
-                 "load": {"users": USERS, "spawnRate": USERS, "runTime": f"{seconds}s"},
-                 "scenario": {"weights": {"single": 8, "batch": 2, "health": 1}}},
-    })
-    # closed loop: each user sends its next request as soon as the last one answered
-    return {**spec.to_config(lt), "waitTimeS": [0, 0]}
+    return spec.parse(spec.document("bench-server", {
+        "target": {"url": base},
+        "load": {"users": USERS, "spawnRate": USERS, "runTime": f"{seconds}s"},
+        "scenario": {"weights": {"single": 8, "batch": 2, "health": 1}}}))
 
 
 def read_stats(prefix: Path) -> dict[str, dict[str, str]]:

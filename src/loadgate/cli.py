@@ -1,7 +1,7 @@
 """The `loadgate` console script.
 
-Argument definitions live here (the CLI contract of design.md); each subcommand's work lives
-in the module that owns it and is imported only when that subcommand runs, so
+Argument definitions live here (the CLI contract README.md documents); each subcommand's work
+lives in the module that owns it and is imported only when that subcommand runs, so
 `loadgate gate` never pays for importing torch.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from loadgate.spec import THRESHOLD_KEYS
 
 # subcommand -> "module:function"; the function takes the parsed Namespace, returns an exit code
 COMMANDS = {
@@ -49,10 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gate", help="pass/fail gate on Locust CSVs (exit 0 pass, 1 fail, 2 unusable)")
     g.add_argument("--csv-prefix", required=True, help="the prefix given to locust --csv (e.g. results/x/locust)")
     g.add_argument("--thresholds", default=None, help="YAML/JSON thresholds, or a LoadTest file (its spec.thresholds)")
-    g.add_argument("--p95-ms", type=float, default=None)
-    g.add_argument("--p99-ms", type=float, default=None)
-    g.add_argument("--max-error-rate", type=float, default=None, help="fraction, e.g. 0.01")
-    g.add_argument("--min-rps", type=float, default=None)
+    for key in THRESHOLD_KEYS:  # --p95-ms, --p99-ms, --max-error-rate, --min-rps, ...
+        g.add_argument("--" + key.field.replace("_", "-"), type=float, default=None,
+                       help=f"limit: {key.help} (spec.thresholds.{key.key})")
     g.add_argument("--baseline", default=None, help="a previous run's summary.json")
     g.add_argument("--max-regression-pct", type=float, default=None)
     g.add_argument("--json", default=None, help="write summary.json here")

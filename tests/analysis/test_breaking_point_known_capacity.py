@@ -7,19 +7,15 @@ users (~8 req/s each); from ~6 users on it stays at 50 req/s and only latency gr
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from support import known_capacity
+from support.locust_runs import run_locust
 
 from loadgate.analysis import find_breaking_point, windows
 from loadgate.gate import analyze
 from loadgate.gate.csvread import read_results
-from loadgate.gate.thresholds import Limits
+from loadgate.spec import Thresholds
 
-SUPPORT = Path(__file__).resolve().parents[1] / "support" / "known_capacity.py"
 SERVICE_MS = 20
 CAPACITY = 1000 / SERVICE_MS
 
@@ -43,30 +39,16 @@ class Steps(LoadTestShape):
 '''
 
 
-def _known_capacity():
-    spec = importlib.util.spec_from_file_location("known_capacity", SUPPORT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def stepped_run(tmp_path_factory) -> str:
     work = tmp_path_factory.mktemp("stepped")
-    (work / "locustfile.py").write_text(STEPPED)
-    prefix = str(work / "locust")
-    with _known_capacity().running(service_ms=SERVICE_MS) as base:
-        subprocess.run(
-            [sys.executable, "-m", "locust", "-f", str(work / "locustfile.py"), "--headless",
-             "--host", base, "--csv", prefix, "--csv-full-history", "--only-summary",
-             "--stop-timeout", "2", "--loglevel", "WARNING"],
-            cwd=work, capture_output=True, text=True, timeout=90)
-    return prefix
+    with known_capacity.running(service_ms=SERVICE_MS) as base:
+        return run_locust(work, STEPPED, base, timeout=90)
 
 
 @pytest.mark.slow
 def test_breaking_point_within_10_percent_of_known_capacity(stepped_run, tmp_path):
-    s = analyze("known", stepped_run, Limits(p95_ms=1000, max_error_rate=0.01),
+    s = analyze("known", stepped_run, Thresholds(p95_ms=1000, max_error_rate=0.01),
                 out_dir=tmp_path)
     bp = s["breakingPoint"]
     assert bp["found"], s["windows"]

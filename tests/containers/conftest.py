@@ -9,25 +9,11 @@ in the terminal summary under "container tests".
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-TESTS = Path(__file__).resolve().parents[1]
-# the support modules, and the emulator and chart helpers wherever they live
-for _d in ("charts", "operator", "support"):
-    if str(TESTS / _d) not in sys.path:
-        sys.path.insert(0, str(TESTS / _d))
-
-import base_image  # noqa: E402
-import docker_engine  # noqa: E402
-import podrunner  # noqa: E402
-import torch_index  # noqa: E402
-from cluster_path import REPORT, ModelServer, report  # noqa: E402
-
-import images  # noqa: E402
+from support import base_image, docker_engine, images, podrunner, torch_index
+from support.cluster_path import REPORT, ModelServer, report
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from docker_engine import docker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from support.docker_engine import docker
 
 pytestmark = pytest.mark.timeout(1200)
 

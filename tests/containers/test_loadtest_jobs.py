@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import podrunner
 import pytest
-from cluster_path import free_port, report, wait_port_free
-from kubelet import job_status
 from loadgate_operator import builders, status
 from loadgate_operator.settings import OperatorSettings
+from support import podrunner
+from support.cluster_path import free_port, report, wait_port_free
+from support.kubelet import job_status
 
 from loadgate.spec import parse
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from docker_engine import docker
+from support.docker_engine import docker
 
 # the first test of a fresh machine also waits for the engine, the base image and the build
 pytestmark = pytest.mark.timeout(1200)

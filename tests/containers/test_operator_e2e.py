@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 import urllib.request
 
-import podrunner
 import pytest
-from cluster_path import free_port, only, render, report, split_ref, wait_port_free
-from kmock_emulator import EmulatorThread
-from kubelet import ApiTls, Kubelet
 from loadgate_operator import builders, kube, names
+from support import podrunner
+from support.cluster_path import free_port, only, render, report, split_ref, wait_port_free
+from support.kmock_emulator import EmulatorThread
+from support.kubelet import ApiTls, Kubelet
 
 pytestmark = pytest.mark.timeout(1200)
 

@@ -7,10 +7,10 @@ import copy
 import os
 import stat
 
-import podrunner
 import pytest
 from loadgate_operator import builders
 from loadgate_operator.settings import OperatorSettings
+from support import podrunner
 
 from loadgate.spec import parse
 
@@ -29,7 +29,7 @@ def master_pod() -> dict:
 def cluster(tmp_path):
     c = podrunner.Cluster(namespace="lg", workdir=tmp_path,
                           services={"model-server": [{"port": 8000, "name": "http"}]},
-                          config_maps={"pr-config": {"config.json": "{}"}})
+                          config_maps={"pr-config": {"loadtest.json": "{}"}})
     return c
 
 
@@ -74,11 +74,11 @@ def test_master_container_flags(cluster):
     assert "--cpus 1 --memory 536870912 --memory-swap 536870912" in joined
     assert "--network host" in joined and "--add-host model-server:127.0.0.1" in joined
     assert "--add-host model-server.lg.svc.cluster.local:127.0.0.1" in joined
-    assert "--env LOADGATE_CONFIG=/config/config.json" in joined
+    assert "--env LOADGATE_CONFIG=/config/loadtest.json" in joined
     assert "MODEL_SERVER_SERVICE_HOST" not in joined  # enableServiceLinks: false
     assert args[args.index("--entrypoint") + 1] == "locust"
     cm = next(a for a in args if a.endswith(":/config:ro"))
-    assert (podrunner.Path(cm.split(":")[0]) / "config.json").read_text() == "{}"
+    assert (podrunner.Path(cm.split(":")[0]) / "loadtest.json").read_text() == "{}"
     # the results PVC: the kubelet's fsGroup ownership, subPath made inside it
     results = cluster.claims["pr-results"]
     assert f"{results}/pr:/results:rw" in args

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from crd_check import validate_loadtest
+from support.crd import validate_loadtest
 
 from loadgate.cli import build_parser
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def gate(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "loadgate", "gate", *args],
@@ -65,3 +67,16 @@ def test_exit_2_unusable_or_bad_input(csv_copy, tmp_path):
     # the directory given instead of the prefix: the sentence says which prefix was meant
     r = gate("--csv-prefix", str(Path(csv_copy).parent))
     assert r.returncode == 2 and f"probably {csv_copy}." in r.stderr
+
+
+def test_limit_flags_are_checked_like_the_file():
+    from loadgate.cli import build_parser
+    from loadgate.gate.cli import UsageProblem, thresholds_from_args
+
+    args = build_parser().parse_args(["gate", "--csv-prefix", "x", "--p95-ms", "0",
+                                      "--max-error-rate", "2", "--min-rps", "5"])
+    with pytest.raises(UsageProblem) as e:
+        thresholds_from_args(args)
+    assert "--p95-ms must be > 0" in str(e.value) and "--max-error-rate must be <= 1" in str(e.value)
+    args = build_parser().parse_args(["gate", "--csv-prefix", "x", "--min-rps", "5"])
+    assert thresholds_from_args(args)[0].min_rps == 5.0

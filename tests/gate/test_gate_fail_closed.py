@@ -9,9 +9,9 @@ import pytest
 
 from loadgate.gate import EXIT_CODES, ResultsUnusable, analyze
 from loadgate.gate.csvread import read_results
-from loadgate.gate.thresholds import Limits
+from loadgate.spec import Thresholds
 
-LENIENT = Limits(p95_ms=10_000, max_error_rate=1.0)  # would pass any usable run
+LENIENT = Thresholds(p95_ms=10_000, max_error_rate=1.0)  # would pass any usable run
 
 
 def _lines(path: Path) -> list[str]:

@@ -11,10 +11,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from support.servers import free_port
 
 from loadgate.runner import ready
 from loadgate.runner.ready import TargetNotReady, wait_for_target
-from tests.conftest import free_port
 
 
 @contextlib.contextmanager

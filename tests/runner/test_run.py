@@ -1,12 +1,11 @@
 """`loadgate run` end to end: real processes, real Locust over loopback, real CSVs.
 
-Targets: the real model server (`--serve`, once), and tests/support/known_capacity.py, whose
-capacity is exactly 1000 / service_ms requests per second.
+Targets: the real model server (`--serve`, once), and support.known_capacity, whose capacity
+is exactly 1000 / service_ms requests per second.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -17,12 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-
-from tests.conftest import free_port
+from support import known_capacity
+from support.loadtests import write_loadtest as _write_loadtest
+from support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-SUPPORT = REPO / "tests" / "support" / "known_capacity.py"
 DESIGN_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
                 "summary.md", "timeline.png")
@@ -30,22 +28,10 @@ SUMMARY_KEYS = {"requests", "failures", "errorRate", "rps", "p50Ms", "p95Ms", "p
                 "maxUsers", "durationS"}
 
 
-def _known_capacity():
-    spec = importlib.util.spec_from_file_location("known_capacity", SUPPORT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def write_loadtest(path: Path, name: str, url: str, load: dict, **spec) -> Path:
-    doc = {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest", "metadata": {"name": name},
-           "spec": {"target": {"url": url, "readyTimeout": "60s"}, "load": load,
-                    "workers": 1, **spec}}
-    if "readyTimeout" in spec:
-        doc["spec"]["target"]["readyTimeout"] = doc["spec"].pop("readyTimeout")
-    f = path / f"{name}.yaml"
-    f.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return f
+    """This module's LoadTest file: one worker, the target given 60 s to get ready."""
+    target = {"readyTimeout": "60s", **spec.pop("target", {})}
+    return _write_loadtest(path, name, url=url, target=target, load=load, workers=1, **spec)
 
 
 def loadgate_run(*argv: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -63,7 +49,7 @@ def summary_of(out: Path) -> dict:
 @pytest.fixture(scope="module")
 def capacity_50rps():
     """One known-capacity server for the module: one request at a time, 20 ms each."""
-    with _known_capacity().running(service_ms=20) as base:
+    with known_capacity.running(service_ms=20) as base:
         yield base
 
 
@@ -91,7 +77,7 @@ def test_bad_override_and_missing_file_exit_3(tmp_path):
 def test_target_never_ready_exits_2_with_the_reason(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     f = write_loadtest(tmp_path, "down", url, {"users": 1, "spawnRate": 1, "runTime": "5s"},
-                       readyTimeout="3s")
+                       target={"readyTimeout": "3s"})
     r = loadgate_run(str(f), cwd=tmp_path)
     assert r.returncode == 2
     assert f"The target {url}/health was not ready after 3s" in r.stdout
@@ -122,7 +108,7 @@ def test_serve_end_to_end_against_the_model_server(tmp_path):
     f = write_loadtest(tmp_path, "e2e", "http://model-server:8000",
                        {"users": 4, "spawnRate": 4, "runTime": "10s", "stopTimeout": "5s"},
                        thresholds={"p95Ms": 20000, "maxErrorRate": 0.05},
-                       readyTimeout="120s")
+                       target={"readyTimeout": "120s"})
     out = tmp_path / "out"
     r = loadgate_run(str(f), "--serve", "--target", f"http://127.0.0.1:{port}",
                      "--workers", "1", "--out", str(out), cwd=tmp_path, timeout=240)
@@ -206,7 +192,7 @@ def test_sigterm_mid_run_still_gives_complete_csvs_and_a_verdict(tmp_path, capac
 
 def test_breakpoint_stops_early_at_the_known_capacity(tmp_path):
     """One request at a time x 50 ms = 20 req/s; stepping users up must find that and stop."""
-    with _known_capacity().running(service_ms=50) as base:
+    with known_capacity.running(service_ms=50) as base:
         f = write_loadtest(tmp_path, "bp", base,
                            {"breakpoint": {"startUsers": 15, "stepUsers": 5,
                                            "stepDuration": "6s", "maxUsers": 100},
@@ -255,3 +241,41 @@ def test_spec_locustfile_is_read_from_next_to_the_loadtest(tmp_path, capacity_50
     r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0
     assert [e["name"] for e in summary_of(out)["endpoints"]] == ["custom health"]
+
+
+def test_run_and_collect_give_the_same_summary(tmp_path, capacity_50rps):
+    """`loadgate run` and the Kubernetes collector call the one summary function: the same CSVs
+    and LoadTest give the same summary.json and summary.md, but for `run` (where it ran)."""
+    prev = tmp_path / "results" / "prev"
+    prev.mkdir(parents=True)
+    (prev / "summary.json").write_text(json.dumps({  # a baseline whose capacity was 60 req/s
+        "name": "prev", "verdict": "Pass", "summary": {"requests": 900, "rps": 20.0},
+        "breakingPoint": {"found": True, "rps": 60.0}}))
+    # a capacity search (its gate comes from the load mode) with a baseline (its limit from
+    # spec.baseline): the inputs both callers used to work out on their own
+    f = write_loadtest(tmp_path, "same", capacity_50rps,
+                       {"breakpoint": {"startUsers": 2, "stepUsers": 2, "stepDuration": "3s",
+                                       "maxUsers": 4}, "stopTimeout": "1s"},
+                       thresholds={"p95Ms": 1000, "maxErrorRate": 0.01, "minRps": 1},
+                       baseline={"loadTestRef": "prev", "maxRegressionPct": 95})
+    out = tmp_path / "results" / "same"
+    r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout
+    pvc = tmp_path / "pvc"  # what the collector Job finds on the results volume
+    pvc.mkdir()
+    for p in out.glob("locust_*"):
+        (pvc / p.name).write_bytes(p.read_bytes())
+    c = subprocess.run([sys.executable, "-m", "loadgate", "collect", "--config",
+                        str(out / "loadtest.json"), "--results", str(pvc), "--baseline",
+                        str(prev / "summary.json"), "--termination-log", str(pvc / "message")],
+                       capture_output=True, text=True, timeout=120)
+    assert c.returncode == 0, c.stderr
+    local, k8s = summary_of(out), summary_of(pvc)
+    assert local.pop("run")["where"] == "local" and k8s.pop("run")["where"] == "kubernetes"
+    assert local == k8s
+    assert (out / "summary.md").read_text() == (pvc / "summary.md").read_text()
+    # ...and they hold what was derived: capacity gate, baseline row, the generator's own CPU
+    assert local["gate"] == "capacity" and local["generator"]["workers"] == 1
+    assert {t["metric"] for t in local["thresholds"]} >= {"breakingPoint.rps",
+                                                          "baseline.breakingPoint.rps"}
+    assert isinstance(local["generator"]["maxCpuPercent"], float)

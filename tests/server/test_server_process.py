@@ -15,13 +15,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.servers import free_port, run_model_server, wait_ok
 
-from .conftest import root_conftest
-
-REPO = root_conftest.REPO
-free_port = root_conftest.free_port
-run_model_server = root_conftest.run_model_server
-wait_http_ok = root_conftest.wait_http_ok
+REPO = Path(__file__).resolve().parents[2]
 
 TEXTS16 = [f"sentence number {i} about queues, latency and model servers" for i in range(16)]
 
@@ -155,7 +151,7 @@ def test_overload_is_503_with_retry_after_and_the_server_recovers():
          "warning"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_http_ok(base + "/health", proc=proc)
+        wait_ok(base + "/health", proc=proc)
         barrier = threading.Barrier(40)
         results: list = [None] * 40
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from docker_engine import DOCKER, DockerError, docker, image_exists
+from support.docker_engine import DOCKER, DockerError, docker, image_exists
 
 SUITE = "bookworm"
 MIRROR = os.environ.get("LOADGATE_DEBIAN_MIRROR", "http://deb.debian.org/debian")

@@ -14,8 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from base_image import cache_dir, machine_lock
-from docker_engine import BUILD_ENV, DOCKER, DockerError, docker, image_exists, image_id
+from support.base_image import cache_dir, machine_lock
+from support.docker_engine import BUILD_ENV, DOCKER, DockerError, docker, image_exists, image_id
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = {"model-server": REPO / "images" / "model-server" / "Dockerfile",

@@ -25,8 +25,9 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import podrunner
 from loadgate_operator import kube
+
+from support import podrunner
 
 JOB_FIELDS = {"backoffLimit", "parallelism", "completions", "ttlSecondsAfterFinished",
               "activeDeadlineSeconds", "template"}

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from docker_engine import DOCKER, docker
+from support.docker_engine import DOCKER, docker
 
 # every container of this test session carries it: cleanup never touches anyone else's
 SESSION_LABEL = f"loadgate-test.session={uuid.uuid4().hex[:12]}"

@@ -16,8 +16,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from loadgate.exit_codes import EXIT_CODES
+
 REPORT_EVERY_S = 5.0
-EXIT_READY, EXIT_NOT_READY = 0, 2
+EXIT_READY, EXIT_NOT_READY = EXIT_CODES["Pass"], EXIT_CODES["Error"]
 
 
 class TargetNotReady(Exception):

@@ -28,6 +28,13 @@ def die_with_parent() -> None:
         pass
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the OS picks it), for a child process to bind."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 class ServeError(Exception):
     """The local server cannot be started; str() says why and what to do."""
 
@@ -67,10 +74,12 @@ def check_port_free(host: str, port: int) -> None:
 
 
 class LocalServer:
-    """`python -m uvicorn loadgate.server.app:app` on host:port, output to `log_path`."""
+    """`python -m uvicorn loadgate.server.app:app` on host:port, output to `log_path`;
+    `env` adds server settings (LOADGATE_*) to this process's environment."""
 
-    def __init__(self, host: str, port: int, log_path: Path):
+    def __init__(self, host: str, port: int, log_path: Path, env: dict[str, str] | None = None):
         self.host, self.port, self.log_path = host, port, log_path
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -80,7 +89,8 @@ class LocalServer:
 
     def start(self) -> None:
         check_port_free(self.host, self.port)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+               **self.extra_env}
         self._log = open(self.log_path, "ab")
         # own session: a Ctrl-C in the terminal reaches the runner only, which stops us in order
         self.proc = subprocess.Popen(

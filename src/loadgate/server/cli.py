@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from loadgate.exit_codes import EXIT_CODES
+
 
 def build_settings(args: argparse.Namespace):
     from .settings import ServerSettings
@@ -26,7 +28,7 @@ def main(args: argparse.Namespace) -> int:
         settings = build_settings(args)
     except ValidationError as e:
         print(f"loadgate serve: invalid settings:\n{e}")
-        return 2
+        return EXIT_CODES["Error"]
     from .app import create_app
 
     # one worker: a second process would load a second model onto the same cores

@@ -7,7 +7,8 @@ import socket
 import time
 from pathlib import Path
 
-import podrunner
+from loadgate.runner.serve import free_port
+from support import podrunner
 
 REPORT: list[str] = []
 
@@ -15,12 +16,6 @@ REPORT: list[str] = []
 def report(line: str) -> None:
     REPORT.append(line)
     print(line, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port_free(port: int, timeout: float = 60) -> None:
@@ -46,7 +41,7 @@ def split_ref(ref: str) -> tuple[str, str]:
 def render(chart: str, release: str, namespace: str, sets: list[str],
            set_strings: list[str] = ()) -> list[dict]:
     """`helm template` of a chart, as documents."""
-    from chart_tools import docs, helm_template
+    from support.charts import docs, helm_template
     extra = [a for s in set_strings for a in ("--set-string", s)]
     return docs(helm_template(chart, release, namespace=namespace, sets=sets, extra=extra))
 
