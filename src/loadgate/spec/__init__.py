@@ -5,9 +5,10 @@ collector and the operator import this.
 """
 
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
-from loadgate.spec.manifest import document, manifest, override
+from loadgate.spec.manifest import document, manifest, override, rate_override
 from loadgate.spec.model import (
     API_VERSION,
+    ARRIVALS,
     KIND,
     THRESHOLD_KEYS,
     Baseline,
@@ -15,6 +16,10 @@ from loadgate.spec.model import (
     Load,
     LoadTest,
     LocustfileRef,
+    PlanWindow,
+    Rate,
+    RateBreakpoint,
+    RateStage,
     Scenario,
     Stage,
     Target,
@@ -37,4 +42,6 @@ __all__ = [
     "Stage", "Target", "ThresholdKey", "Thresholds", "Timeouts", "document", "format_duration",
     "load_file", "manifest", "override", "parse", "parse_duration", "parse_thresholds",
     "read_runtime", "runtime_json", "write_runtime",
+    # rate loads (open loop)
+    "ARRIVALS", "PlanWindow", "Rate", "RateBreakpoint", "RateStage", "rate_override",
 ]
