@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="output directory (default: results/<metadata.name>/)")
     r.add_argument("--users", type=int, default=None, help="override spec.load.users")
     r.add_argument("--spawn-rate", type=float, default=None, help="override spec.load.spawnRate")
-    r.add_argument("--run-time", default=None, help="override spec.load.runTime (30s, 5m, 1h)")
+    r.add_argument("--run-time", default=None, help="override spec.load.runTime (30s, 5m, 1h); "
+                   "of a rate load: spec.load.rate.duration")
+    r.add_argument("--rps", type=float, default=None, help="open loop at RPS requests/s: "
+                   "override spec.load.rate.rps, or run a users load as a rate load of its runTime")
 
     g = sub.add_parser("gate", help="pass/fail gate on Locust CSVs (exit 0 pass, 1 fail, 2 unusable)")
     g.add_argument("--csv-prefix", required=True, help="the prefix given to locust --csv (e.g. results/x/locust)")

@@ -17,7 +17,8 @@ from loadgate.runner.loop import (
 )
 from loadgate.runner.progress import Snapshot
 
-LT = SimpleNamespace(load=SimpleNamespace(duration_s=60.0, stop_timeout_s=5.0),
+LT = SimpleNamespace(load=SimpleNamespace(duration_s=60.0, stop_timeout_s=5.0,
+                                          open_loop=False),
                      timeouts=SimpleNamespace(workers_connect_s=30.0, deadline_s=1800.0))
 SNAP = Snapshot(users=4, rps=12.5, p95_ms=80.0, requests=100, failures=0)
 

@@ -23,7 +23,7 @@ from loadgate.runner.serve import LocalServer, ServeError, host_port
 OUTPUT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
                 "summary.md", "timeline.png", "locust_generator.json", "locust.log", "server.log",
-                "loadtest.json")
+                "loadtest.json", "locust_latency.json")
 
 
 class InvalidInput(Exception):
@@ -46,18 +46,24 @@ def load_loadtest(args):
     if args.serve and not target:
         host, port = host_port(None)
         target = f"http://{host}:{port}"
+    rps = getattr(args, "rps", None)
+    rate_load = lt.load.mode == "rate" or rps is not None
     # flag -> (spec field, value); spec.override validates the result like a file
     flags = {"--serve" if not args.target else "--target": ("target.url", target),
              "--workers": ("workers", args.workers), "--users": ("load.users", args.users),
              "--spawn-rate": ("load.spawnRate", args.spawn_rate),
-             "--run-time": ("load.runTime", args.run_time)}
+             "--run-time": ("load.rate.duration" if rate_load else "load.runTime",
+                            args.run_time)}
     given = {flag: change for flag, change in flags.items() if change[1] is not None}
-    if not given:
+    if not given and rps is None:
         return lt
+    named = [*given, *(["--rps"] if rps is not None else [])]
     try:
-        return spec.override(lt, dict(given.values()))
+        # --rps first: it may replace the whole load, which --run-time then adjusts
+        changes = spec.rate_override(lt, rps) if rps is not None else {}
+        return spec.override(lt, {**changes, **dict(given.values())})
     except spec.SpecError as e:
-        raise InvalidInput(f"{e}\n(with the command-line overrides {', '.join(given)})") from None
+        raise InvalidInput(f"{e}\n(with the command-line overrides {', '.join(named)})") from None
 
 
 def _locustfile(lt, spec_file: str) -> Path:
@@ -139,8 +145,11 @@ def _cluster(lt, locustfile: Path, out: Path):
     cluster = LocustCluster(lt, locustfile=locustfile, out_dir=out, workers=lt.workers,
                             env=locust_env(write_runtime(lt, out)))
     plural = "s" if lt.workers != 1 else ""
+    peak = (f"{lt.load.max_rps:g} req/s open loop ({lt.load.arrival} arrivals, "
+            f"maxInFlight {lt.load.max_in_flight})" if lt.load.open_loop
+            else f"{lt.load.max_users} users")
     say(f"locust: master + {lt.workers} worker{plural} on 127.0.0.1, "
-        f"{lt.load.mode} load up to {lt.load.max_users} users, "
+        f"{lt.load.mode} load up to {peak}, "
         f"planned {lt.load.duration_s:.0f}s (logs in {shown(cluster.log_path)})")
     return cluster
 
