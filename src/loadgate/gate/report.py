@@ -142,7 +142,7 @@ def write_reports(summary: dict, out_dir: str | Path, *, results=None) -> Path:
 
         write_timeline(results.history, out / "timeline.png", summary.get("breakingPoint"),
                        title=f"{summary.get('name', '')}: {summary['verdict']}",
-                       windowed=results.history_windowed)
+                       windowed=results.history_windowed, windows=summary.get("windows"))
     write_summary_json(summary, out / "summary.json")
     (out / "junit.xml").write_text(junit_xml(summary))
     (out / "summary.md").write_text(summary_markdown(summary))
