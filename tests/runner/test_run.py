@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from support import known_capacity
 from support.loadtests import write_loadtest as _write_loadtest
+from support.locust_runs import REPO, loadgate_run, summary_of
 from support.servers import free_port
 
-REPO = Path(__file__).resolve().parents[2]
 DESIGN_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
                 "summary.md", "timeline.png")
@@ -32,18 +32,6 @@ def write_loadtest(path: Path, name: str, url: str, load: dict, **spec) -> Path:
     """This module's LoadTest file: one worker, the target given 60 s to get ready."""
     target = {"readyTimeout": "60s", **spec.pop("target", {})}
     return _write_loadtest(path, name, url=url, target=target, load=load, workers=1, **spec)
-
-
-def loadgate_run(*argv: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "loadgate", "run", *argv], cwd=cwd,
-                       capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "PYTHONPATH": str(REPO / "src")})
-    print(r.stdout, r.stderr, sep="\n")  # shown by pytest when the test fails
-    return r
-
-
-def summary_of(out: Path) -> dict:
-    return json.loads((out / "summary.json").read_text())
 
 
 @pytest.fixture(scope="module")

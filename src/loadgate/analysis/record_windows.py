@@ -3,8 +3,9 @@
 One Window per plan window (stage, breakpoint step, or the whole of a constant load), measured
 from the histograms of the requests recorded in it: for rate loads the requests *scheduled*
 in it (answered ones from their scheduled start, unanswered ones at their age when the run
-ended), with what was offered, achieved, dropped; for closed-loop loads the requests sent in
-it. Times are seconds since `t0` (the first history row, so they line up with the history
+ended), with what was offered and dropped, and as `rps` the achieved rate: answers received
+while the window ran (an overloaded target is still answering earlier windows' queue); for
+closed-loop loads the requests sent in it, `rps` their count per second. Times are seconds since `t0` (the first history row, so they line up with the history
 windows and the timeline).
 
 `with_record_percentiles` gives the history-based windows of a closed-loop run (windows.py)
@@ -42,7 +43,7 @@ def record_windows(record, t0: float | None = None) -> list[Window]:
         out.append(Window(
             start_s=round(meta["startS"] - t0, 1), end_s=round(meta["startS"] + duration - t0, 1),
             users=None if rate else meta.get("users"), requests=requests, failures=failures,
-            rps=round(requests / duration, 2),
+            rps=round((wd.answered if rate else requests) / duration, 2),
             error_rate=round(failures / requests, 4) if requests else 0.0,
             mean_ms=_ms(latency.mean_ms()), p95_ms=_ms(latency.percentile(0.95)),
             users_since_s=None, index=index, name=meta.get("name"),

@@ -1,6 +1,7 @@
 """The latency record's figures in summary.json: exact percentiles, and what a rate load
 offered, achieved and dropped (whole run and per endpoint). Pure: the record is read by
-results.py.
+results.py. offeredRps: requests scheduled per second of load; achievedRps: answers received
+per second while the load ran (per endpoint: its answered requests per second of load).
 
 Percentiles come from the record's histograms (latencySource "histogram") when it covers the
 run: at least COVERAGE of the requests Locust counted (the last report of a worker can be
@@ -44,7 +45,7 @@ def summary_figures(record) -> dict:
     scheduled, dropped = whole.total("scheduled"), whole.total("dropped")
     return {**out, "openLoop": True, "maxUsers": 0,   # no closed-loop users ran
             "offeredRps": round(scheduled / duration, 3) if duration else 0.0,
-            "achievedRps": round(whole.requests / duration, 3) if duration else 0.0,
+            "achievedRps": round(whole.answered / duration, 3) if duration else 0.0,
             "scheduled": scheduled, "dropped": dropped,
             "droppedRate": round(dropped / scheduled, 6) if scheduled else 0.0,
             "unfinished": whole.total("unfinished"),

@@ -15,7 +15,9 @@ have seen it; otherwise from when it was sent) and for rate loads the service ti
 it was sent). Per window, by task (the scenario's request kinds): scheduled, dropped (could not
 start: maxInFlight reached), unfinished (still unanswered when the run ended; their age then is
 recorded as a lower bound of their latency), and the generator's own lateness (how long after
-its scheduled time a request actually started). `tasks` maps a task to the endpoint its first
+its scheduled time a request actually started); and `answered`, the open-loop answers that
+arrived while the window ran, whenever they were scheduled (the achieved rate: an overloaded
+target answers the queue of earlier windows). `tasks` maps a task to the endpoint its first
 request reported, so drops can be shown per endpoint.
 
 No locust import: the gate and the plan import this.
@@ -79,7 +81,7 @@ class WindowData:
     """What the requests of one window did (a part of it, in one process, or all of it)."""
 
     __slots__ = ("cells", "scheduled", "dropped", "unfinished", "unfinished_latency", "lag",
-                 "first_scheduled", "last_scheduled")
+                 "first_scheduled", "last_scheduled", "answered")
 
     def __init__(self) -> None:
         self.cells: dict[str, dict[str, Cell]] = {}   # name -> method -> Cell
@@ -90,6 +92,7 @@ class WindowData:
         self.lag = Histogram()                         # start - scheduled, of started requests
         self.first_scheduled: float | None = None      # wall seconds
         self.last_scheduled: float | None = None
+        self.answered = 0                              # open-loop answers while it ran
 
     def cell(self, method: str, name: str) -> Cell:
         by_method = self.cells.get(name)
@@ -118,6 +121,7 @@ class WindowData:
                 mine[task] = mine.get(task, 0) + n
         self.unfinished_latency.merge(other.unfinished_latency)
         self.lag.merge(other.lag)
+        self.answered += other.answered
         firsts = [t for t in (self.first_scheduled, other.first_scheduled) if t is not None]
         lasts = [t for t in (self.last_scheduled, other.last_scheduled) if t is not None]
         self.first_scheduled = min(firsts) if firsts else None
@@ -125,7 +129,7 @@ class WindowData:
         return self
 
     def __bool__(self) -> bool:
-        return bool(self.cells or self.scheduled or self.unfinished)
+        return bool(self.cells or self.scheduled or self.unfinished or self.answered)
 
     # --- figures ---------------------------------------------------------------------------
     def endpoints(self):
@@ -164,12 +168,12 @@ class WindowData:
     # --- JSON ------------------------------------------------------------------------------
     def to_json(self) -> dict:
         doc = {"endpoints": [c.to_json(m, n) for m, n, c in self.endpoints()]}
-        if self.scheduled or self.unfinished:
+        if self.scheduled or self.unfinished or self.answered:
             doc.update(scheduled=dict(self.scheduled), dropped=dict(self.dropped),
                        unfinished=dict(self.unfinished),
                        unfinishedLatency=self.unfinished_latency.to_json(),
                        lag=self.lag.to_json(), firstScheduledS=self.first_scheduled,
-                       lastScheduledS=self.last_scheduled)
+                       lastScheduledS=self.last_scheduled, answered=self.answered)
         return doc
 
     @classmethod
@@ -190,6 +194,7 @@ class WindowData:
             wd.lag = Histogram.from_json(doc["lag"])
         wd.first_scheduled = _time(doc.get("firstScheduledS"))
         wd.last_scheduled = _time(doc.get("lastScheduledS"))
+        wd.answered = _count(doc, "answered")
         return wd
 
 

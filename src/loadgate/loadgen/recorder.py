@@ -43,8 +43,13 @@ class Recorder:
                    loadgate_service_ms=None, **_) -> None:
         if response_time is None:
             return
-        index = loadgate_window if loadgate_window is not None else \
-            control.STATE.window_at(start_time)
+        if loadgate_window is not None:   # open loop: filed under the window it was due in
+            index = loadgate_window
+            ctl = control.STATE.control
+            if not ctl.drain:             # ... and counted as achieved in the one running now
+                self.part.window(ctl.window).answered += 1
+        else:
+            index = control.STATE.window_at(start_time)
         cell = self.part.window(index).cell(request_type, name)
         cell.requests += 1
         if exception:
