@@ -5,7 +5,8 @@ of two is split into 128 buckets, so a bucket is at most 1/128 of its lower edge
 value reported for it (its midpoint) is within 0.4% of any value recorded in it. Buckets are
 a sparse dict {index: count}: merging two histograms adds counts, so the histograms of many
 Locust processes (or of many seconds) merge into exactly the histogram of all their requests.
-Count, sum and maximum are kept exactly (mean and max are exact, not bucketed).
+Count, sum, minimum and maximum are kept exactly (mean, min and max are exact, and a
+reported percentile never lies outside [min, max]).
 
 Recording costs a few integer operations and one dict update, no allocation of its own
 (`record` is on every request's path in every Locust process).
@@ -47,13 +48,14 @@ def bucket_value(index: int) -> float:
 class Histogram:
     """Latencies in µs: `record(us)`, `merge(other)`, `percentile(q)` in ms."""
 
-    __slots__ = ("counts", "count", "total", "max")
+    __slots__ = ("counts", "count", "total", "max", "min")
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
         self.count = 0
         self.total = 0      # sum of the values, µs (the mean is exact)
         self.max = 0        # largest value, µs (exact)
+        self.min = -1       # smallest value, µs (exact); -1 while empty
 
     def record(self, us: int) -> None:
         if us < _EXACT:
@@ -67,6 +69,8 @@ class Histogram:
         self.total += us
         if us > self.max:
             self.max = us
+        if us < self.min or self.min < 0:
+            self.min = us
 
     def record_ms(self, ms: float, n: int = 1) -> None:
         """`n` values of `ms` milliseconds (n > 1: e.g. requests still in flight, all as old)."""
@@ -79,6 +83,7 @@ class Histogram:
         self.count += n
         self.total += us * n
         self.max = max(self.max, us)
+        self.min = us if self.min < 0 else min(self.min, us)
 
     def merge(self, other: Histogram) -> Histogram:
         counts = self.counts
@@ -87,6 +92,8 @@ class Histogram:
         self.count += other.count
         self.total += other.total
         self.max = max(self.max, other.max)
+        if other.min >= 0:
+            self.min = other.min if self.min < 0 else min(self.min, other.min)
         return self
 
     def copy(self) -> Histogram:
@@ -107,7 +114,7 @@ class Histogram:
         for i in sorted(self.counts):
             seen += self.counts[i]
             if seen >= rank:
-                return round(min(bucket_value(i), self.max) / 1000.0, 3)
+                return round(min(max(bucket_value(i), self.min), self.max) / 1000.0, 3)
         return round(self.max / 1000.0, 3)
 
     def mean_ms(self) -> float | None:
@@ -118,12 +125,13 @@ class Histogram:
         limit = int(ms * 1000.0)
         return sum(n for i, n in self.counts.items() if bucket_bounds(i)[0] > limit)
 
-    # JSON: {"n": count, "sum": µs, "max": µs, "b": [index, count, index, count, ...]}
+    # JSON: {"n": count, "sum": µs, "min": µs, "max": µs, "b": [index, count, index, ...]}
     def to_json(self) -> dict:
         flat: list[int] = []
         for i in sorted(self.counts):
             flat += (i, self.counts[i])
-        return {"n": self.count, "sum": self.total, "max": self.max, "b": flat}
+        return {"n": self.count, "sum": self.total, "min": max(self.min, 0), "max": self.max,
+                "b": flat}
 
     @classmethod
     def from_json(cls, doc) -> Histogram:
@@ -139,13 +147,15 @@ class Histogram:
                 raise ValueError("histogram buckets must be non-negative integers")
             if n:
                 h.counts[i] = h.counts.get(i, 0) + n
-        for key in ("n", "sum", "max"):
+        for key in ("n", "sum", "min", "max"):
             if not _is_int(doc.get(key, 0)) or doc.get(key, 0) < 0:
                 raise ValueError(f"histogram {key!r} must be a non-negative integer")
         h.count = sum(h.counts.values())
         if doc.get("n", h.count) != h.count:
             raise ValueError("histogram count does not match its buckets")
         h.total, h.max = int(doc.get("sum", 0)), int(doc.get("max", 0))
+        lowest = bucket_bounds(min(h.counts))[0] if h.counts else -1
+        h.min = int(doc.get("min", lowest)) if h.count else -1
         return h
 
 

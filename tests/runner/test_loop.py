@@ -81,3 +81,21 @@ def test_gives_up_waiting_after_the_stop_grace(extra):
         assert not d.done
     else:
         assert d.done and d.stop and "giving up waiting" in d.say[-1]
+
+
+def test_rps_flag_turns_a_users_file_into_a_rate_load(tmp_path):
+    """`loadgate run FILE --rps R [--run-time D]`: the overrides, validated like the file."""
+    from argparse import Namespace
+
+    from support.loadtests import write_loadtest
+
+    from loadgate.runner.local import InvalidInput, load_loadtest
+
+    f = write_loadtest(tmp_path, "u", load={"users": 5, "spawnRate": 5, "runTime": "1m"})
+    args = Namespace(file=str(f), target="http://127.0.0.1:9", serve=False, workers=None,
+                     users=None, spawn_rate=None, run_time="20s", rps=15.0)
+    lt = load_loadtest(args)
+    assert (lt.load.mode, lt.load.rate.rps, lt.load.rate.duration_s) == ("rate", 15.0, 20.0)
+    args.users = 3   # a rate load has no users: said like any bad override
+    with pytest.raises(InvalidInput, match="found users and rate"):
+        load_loadtest(args)
