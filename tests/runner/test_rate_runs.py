@@ -72,14 +72,16 @@ def test_rate_breakpoint_finds_the_known_capacity(tmp_path):
 
 
 def test_rate_stages_drop_what_max_in_flight_refuses_and_judge_each_stage(tmp_path):
-    """20 req/s, then 100 req/s against 50 req/s of capacity with 8 requests in flight at
-    most: the second stage drops about half, and its latency stays bounded by the cap."""
-    stages = [{"duration": "5s", "rps": 20, "name": "below", "thresholds": {"p95Ms": 100}},
+    """Poisson arrivals at 10 req/s, then 100 req/s against 50 req/s of capacity with 8
+    requests in flight at most: the second stage drops about half, and its latency stays
+    bounded by the cap."""
+    stages = [{"duration": "5s", "rps": 10, "name": "below", "thresholds": {"p95Ms": 100}},
               {"duration": "6s", "rps": 100, "name": "above",
                "thresholds": {"p95Ms": 100, "maxDroppedRate": 0.05}}]
     with known_capacity.running(service_ms=20) as url:
         code, s, stdout = run(tmp_path, "rate-stages", url,
-                              {"rateStages": stages, "maxInFlight": 8, "stopTimeout": "3s"},
+                              {"rateStages": stages, "arrival": "poisson", "maxInFlight": 8,
+                               "stopTimeout": "3s"},
                               thresholds={"maxErrorRate": 0.01})
     rows = {r["metric"]: r for r in s["thresholds"]}
     assert code == 1 and s["verdict"] == "Fail", s["reason"]
@@ -88,7 +90,8 @@ def test_rate_stages_drop_what_max_in_flight_refuses_and_judge_each_stage(tmp_pa
     assert not rows["stages.above.droppedRate"]["passed"]
     below, above = s["windows"]
     assert (below["name"], above["name"]) == ("below", "above")
-    assert below["dropped"] == 0 and below["p95Ms"] < 60
+    assert below["dropped"] == 0 and below["p50Ms"] < 40 and below["p95Ms"] < 100
+    assert 0.65 * 10 <= below["offeredRps"] <= 1.35 * 10, below   # Poisson: ~50 in 5 s
     assert 0.3 <= above["droppedRate"] <= 0.7, above
     assert above["dropped"] + above["requests"] + above["unfinished"] == above["scheduled"]
     assert 40 <= above["rps"] <= 55, above                  # the server's capacity
