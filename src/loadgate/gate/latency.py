@@ -89,5 +89,6 @@ def generator_figures(record) -> dict:
     lag = record.whole().lag
     if not lag:
         return {}
-    return {"scheduleLagP99Ms": _ms(lag.percentile(0.99)),
+    return {"scheduleLagP95Ms": _ms(lag.percentile(0.95)),
+            "scheduleLagP99Ms": _ms(lag.percentile(0.99)),
             "scheduleLagMaxMs": _ms(lag.percentile(1.0))}

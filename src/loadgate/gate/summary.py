@@ -37,8 +37,9 @@ from loadgate.spec import LoadTest, Thresholds
 
 GENERATOR_CPU_LIMIT = 90.0
 # A rate load's requests start late by the generator's own lateness, which then counts as the
-# target's latency: over this share of the p95 limit (p99 of the lateness, at least
-# GENERATOR_LAG_MIN_MS) the numbers describe the generator.
+# target's latency: when 1 in 20 started later than this share of the p95 limit (at least
+# GENERATOR_LAG_MIN_MS), the p95 describes the generator. (A shared machine's scheduling
+# hiccups show in the p99 of the lateness, reported beside it, without deciding anything.)
 GENERATOR_LAG_SHARE = 0.2
 GENERATOR_LAG_MIN_MS = 50.0
 
@@ -133,10 +134,10 @@ def _verdict(rows: list[dict], generator: dict, s: dict,
         return "Invalid", (f"The load generator's CPU peaked at {cpu:.0f}% (over "
                            f"{GENERATOR_CPU_LIMIT:.0f}%), so the numbers describe the "
                            "generator, not the target.")
-    late = next((r for r in rows if r["metric"] == "generator.scheduleLagP99Ms"
+    late = next((r for r in rows if r["metric"] == "generator.scheduleLagP95Ms"
                  and not r["passed"]), None)
     if late is not None:
-        return "Invalid", (f"The load generator started 1% of its requests more than "
+        return "Invalid", (f"The load generator started 5% of its requests more than "
                            f"{fmt(late['observed'])} ms late (over {fmt(late['limit'])} ms), "
                            "so the latencies describe the generator, not the target.")
     failed = [r for r in rows if not r["passed"]]
@@ -196,13 +197,13 @@ def _generator_rows(generator: dict, thresholds: Thresholds) -> list[dict]:
     if isinstance(cpu, int | float) and not isinstance(cpu, bool):
         rows.append({"metric": "generator.maxCpuPercent", "limit": GENERATOR_CPU_LIMIT,
                      "observed": cpu, "passed": cpu <= GENERATOR_CPU_LIMIT, "kind": "max"})
-    lag = generator.get("scheduleLagP99Ms")
+    lag = generator.get("scheduleLagP95Ms")
     if isinstance(lag, int | float) and not isinstance(lag, bool):
         from loadgate.analysis.breaking_point import DEFAULT_P95_MS
 
         limit = max(GENERATOR_LAG_MIN_MS,
                     GENERATOR_LAG_SHARE * (thresholds.p95_ms or DEFAULT_P95_MS))
-        rows.append({"metric": "generator.scheduleLagP99Ms", "limit": limit, "observed": lag,
+        rows.append({"metric": "generator.scheduleLagP95Ms", "limit": limit, "observed": lag,
                      "passed": lag <= limit, "kind": "max"})
     return rows
 

@@ -235,5 +235,12 @@ class OpenLoopDriver(User):
 
     @task
     def drive(self) -> None:
-        Engine(self.environment, self).run()
+        try:
+            engine = Engine(self.environment, self)
+        except RuntimeError as e:   # a locustfile it cannot run: say so once, send nothing
+            log.error("the open-loop driver cannot run: %s", e)
+            self.environment.events.user_error.fire(user_instance=self, exception=e,
+                                                    tb=e.__traceback__)
+            raise StopUser() from e
+        engine.run()
         raise StopUser()
