@@ -18,6 +18,7 @@ import math
 from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
 from loadgate.loadgen.command import master_args, worker_args
 from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json
+from loadgate.urls import join
 from loadgate_operator import names
 from loadgate_operator.settings import OperatorSettings
 
@@ -187,7 +188,7 @@ def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1)
 
 
 def health_url(lt) -> str:
-    return lt.target.url.rstrip("/") + lt.target.health_path
+    return join(lt.target.url, lt.target.health_path)
 
 
 def build_master_job(lt, settings: OperatorSettings) -> dict:

@@ -149,6 +149,21 @@ def test_failing_threshold_exits_1(tmp_path, capacity_50rps):
     assert "verdict: Fail" in r.stdout and "FAILED" in r.stdout
 
 
+def test_a_trailing_slash_target_sends_the_load(tmp_path, capacity_50rps):
+    """`--target http://127.0.0.1:PORT/`: health check, Locust's --host and the request paths
+    are joined with one slash, so the load reaches the target (it once went to //embed)."""
+    f = write_loadtest(tmp_path, "slash", "http://model-server:8000",
+                       {"users": 2, "spawnRate": 2, "runTime": "4s", "stopTimeout": "1s"},
+                       thresholds={"maxErrorRate": 0.0})
+    out = tmp_path / "out"
+    r = loadgate_run(str(f), "--target", capacity_50rps + "/", "--out", str(out), cwd=tmp_path)
+    s = summary_of(out)
+    assert r.returncode == 0, s["reason"]
+    assert s["summary"]["requests"] > 0 and s["summary"]["failures"] == 0
+    assert s["exceptions"] == 0
+    assert {e["name"] for e in s["endpoints"]} >= {"/embed [single]"}
+
+
 def test_sigterm_mid_run_still_gives_complete_csvs_and_a_verdict(tmp_path, capacity_50rps):
     # a stages (LoadTestShape) run: Locust 2.x dies on SIGTERM there, so the runner must stop it
     # with SIGINT to get final CSVs and the HTML report

@@ -17,6 +17,7 @@ from loadgate.runner.console import say, shown
 from loadgate.runner.loop import RunInterrupted, run_loop, stop_signals
 from loadgate.runner.ready import TargetNotReady, wait_for_target
 from loadgate.runner.serve import LocalServer, ServeError, host_port
+from loadgate.urls import join
 
 # what a previous run left in the output directory; removed first so it cannot be mistaken
 # for this run's results (a half-finished run must read as "no results", not as old ones)
@@ -124,7 +125,7 @@ def _start_server(lt, out: Path) -> LocalServer:
 
 
 def _wait_for_target(lt, server: LocalServer | None) -> None:
-    health = lt.target.url.rstrip("/") + lt.target.health_path
+    health = join(lt.target.url, lt.target.health_path)
     say(f"waiting for {health} (up to {lt.target.ready_timeout_s:g}s)")
     t0 = time.monotonic()
     wait_for_target(health, lt.target.ready_timeout_s, log=say,
