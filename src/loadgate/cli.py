@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--users", type=int, default=None, help="override spec.load.users")
     r.add_argument("--spawn-rate", type=float, default=None, help="override spec.load.spawnRate")
     r.add_argument("--run-time", default=None, help="override spec.load.runTime (30s, 5m, 1h)")
+    r.add_argument("--ready-timeout", default=None,
+                   help="override spec.target.readyTimeout: how long to wait for the target's health")
 
     g = sub.add_parser("gate", help="pass/fail gate on Locust CSVs (exit 0 pass, 1 fail, 2 unusable)")
     g.add_argument("--csv-prefix", required=True, help="the prefix given to locust --csv (e.g. results/x/locust)")

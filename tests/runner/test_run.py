@@ -34,10 +34,11 @@ def write_loadtest(path: Path, name: str, url: str, load: dict, **spec) -> Path:
     return _write_loadtest(path, name, url=url, target=target, load=load, workers=1, **spec)
 
 
-def loadgate_run(*argv: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def loadgate_run(*argv: str, cwd: Path, timeout: float = 120,
+                 env: dict | None = None) -> subprocess.CompletedProcess:
     r = subprocess.run([sys.executable, "-m", "loadgate", "run", *argv], cwd=cwd,
                        capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+                       env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})})
     print(r.stdout, r.stderr, sep="\n")  # shown by pytest when the test fails
     return r
 
@@ -85,6 +86,46 @@ def test_target_never_ready_exits_2_with_the_reason(tmp_path):
     s = summary_of(out)
     assert s["verdict"] == "Error" and "not ready" in s["reason"]
     assert "<error" in (out / "junit.xml").read_text()
+
+
+def test_a_model_that_cannot_load_ends_the_wait_at_once(tmp_path):
+    """The server answers /health {"status": "failed"}: no waiting out readyTimeout (5m)."""
+    f = write_loadtest(tmp_path, "noload", "http://model-server:8000",
+                       {"users": 1, "spawnRate": 1, "runTime": "5s"},
+                       target={"readyTimeout": "5m"})
+    t0 = time.monotonic()
+    r = loadgate_run(str(f), "--serve", "--target", f"http://127.0.0.1:{free_port()}",
+                     cwd=tmp_path, env={"LOADGATE_MODEL_NAME": str(tmp_path / "no-such-model")})
+    assert r.returncode == 2
+    assert time.monotonic() - t0 < 90, "waited instead of stopping on the failure"
+    reason = summary_of(tmp_path / "results" / "noload")["reason"]
+    assert "will not become ready" in reason and "HTTP 503 failed" in reason
+    assert "no-such-model" in reason
+
+
+def test_a_served_server_that_exits_ends_the_wait_with_its_last_words(tmp_path):
+    f = write_loadtest(tmp_path, "exits", "http://model-server:8000",
+                       {"users": 1, "spawnRate": 1, "runTime": "5s"},
+                       target={"readyTimeout": "5m"})
+    r = loadgate_run(str(f), "--serve", "--target", f"http://127.0.0.1:{free_port()}",
+                     cwd=tmp_path, env={"LOADGATE_MAX_QUEUE": "zero"})
+    assert r.returncode == 2
+    reason = summary_of(tmp_path / "results" / "exits")["reason"]
+    assert "the local model server exited with code 1 before it was ready" in reason
+    assert "LOADGATE_MAX_QUEUE" in reason and "errors.pydantic.dev" not in reason
+
+
+def test_an_unresolvable_cluster_host_hints_serve_or_target(tmp_path):
+    """A profile's cluster Service name run without --serve/--target: one hint after the
+    first DNS failure; --ready-timeout shortens the wait."""
+    f = write_loadtest(tmp_path, "cluster", "http://model-server.invalid:8000",
+                       {"users": 1, "spawnRate": 1, "runTime": "5s"})
+    t0 = time.monotonic()
+    r = loadgate_run(str(f), "--ready-timeout", "2s", cwd=tmp_path)
+    assert r.returncode == 2 and time.monotonic() - t0 < 30
+    assert r.stdout.count("add --serve") == 1, r.stdout
+    assert "model-server.invalid does not resolve" in r.stdout
+    assert "was not ready after 2s" in r.stdout
 
 
 def test_serve_on_a_taken_port_says_so(tmp_path):

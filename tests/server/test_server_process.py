@@ -185,8 +185,17 @@ def test_overload_is_503_with_retry_after_and_the_server_recovers():
 
 
 def test_serve_rejects_bad_settings_clearly(tmp_path: Path):
-    env = {**os.environ, "LOADGATE_MAX_QUEUE": "zero"}
+    env = {**os.environ, "LOADGATE_MAX_QUEUE": "zero", "LOADGATE_RETRY_AFTER_S": "0"}
     r = subprocess.run([sys.executable, "-m", "loadgate.cli", "serve", "--port", "1"],
                        env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
-    assert "max_queue" in r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[0] == "loadgate serve: invalid settings:" and len(lines) == 3, r.stderr
+    assert lines[1].startswith("max_queue (LOADGATE_MAX_QUEUE): ") and "'zero'" in lines[1]
+    assert lines[2].startswith("retry_after_s (LOADGATE_RETRY_AFTER_S): ")
+    assert "Traceback" not in r.stderr and "pydantic.dev" not in r.stderr
+    # uvicorn loadgate.server.app:app with the same environment: the same lines, no traceback
+    r = subprocess.run([sys.executable, "-m", "uvicorn", "loadgate.server.app:app", "--port",
+                        "1"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[1:] == lines[1:]

@@ -51,7 +51,8 @@ def load_loadtest(args):
     flags = {"--serve" if not args.target else "--target": ("target.url", target),
              "--workers": ("workers", args.workers), "--users": ("load.users", args.users),
              "--spawn-rate": ("load.spawnRate", args.spawn_rate),
-             "--run-time": ("load.runTime", args.run_time)}
+             "--run-time": ("load.runTime", args.run_time),
+             "--ready-timeout": ("target.readyTimeout", args.ready_timeout)}
     given = {flag: change for flag, change in flags.items() if change[1] is not None}
     if not given:
         return lt
@@ -124,12 +125,19 @@ def _start_server(lt, out: Path) -> LocalServer:
     return server
 
 
+# said once when the target's host name does not resolve: profiles target a cluster Service
+UNRESOLVED_HINT = ("a profile's target is a Service in a cluster; to run it on this machine "
+                   "add --serve (starts the local model server) or --target http://HOST:PORT "
+                   "(a server you started)")
+
+
 def _wait_for_target(lt, server: LocalServer | None) -> None:
     health = join(lt.target.url, lt.target.health_path)
     say(f"waiting for {health} (up to {lt.target.ready_timeout_s:g}s)")
     t0 = time.monotonic()
     wait_for_target(health, lt.target.ready_timeout_s, log=say,
-                    give_up=server.exited if server else None)
+                    give_up=server.exited if server else None,
+                    unresolved_hint=None if server else UNRESOLVED_HINT)
     say(f"target ready after {time.monotonic() - t0:.1f}s")
 
 

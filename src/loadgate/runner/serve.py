@@ -103,8 +103,18 @@ class LocalServer:
         """None while running; else a sentence for the ready-wait to give up with."""
         if self.proc is None or self.proc.poll() is None:
             return None
+        last = self.last_log_line()
+        said = f" ({last})" if last else ""
         return (f"the local model server exited with code {self.proc.returncode} before it was "
-                f"ready; see {self.log_path}")
+                f"ready{said}; see {self.log_path}")
+
+    def last_log_line(self) -> str:
+        """The server's last words (the log's last non-empty line), for a one-line reason."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return next((ln.strip() for ln in reversed(lines) if ln.strip()), "")[:300]
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM (the server finishes in-flight requests), wait; kill only if it hangs."""

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from . import model as model_mod
 from .batcher import Batcher, BatchStats, QueueFull, ShuttingDown
 from .metrics import Metrics, MetricsMiddleware
-from .settings import ServerSettings
+from .settings import ServerSettings, SettingsError, load_settings
 from .validation import InputError, check_content_type, parse_texts, read_body
 
 # a child of uvicorn's logger: under `uvicorn ...app:app` our lines (model loaded, ONNX export)
@@ -129,10 +129,10 @@ def not_ready(state: ServerState) -> Response:
 async def health(state: State) -> Response:
     if state.ready:
         return json_response({"status": "ok"})
-    body = {"status": "not_ready"}
-    if state.load_error:
-        body["detail"] = state.load_error
-    return json_response(body, 503, {"Retry-After": str(state.settings.retry_after_s)})
+    if state.load_error:  # never ready: say so, so a readiness wait can stop at once
+        return json_response({"status": "failed", "detail": state.load_error}, 503)
+    return json_response({"status": "not_ready"}, 503,
+                         {"Retry-After": str(state.settings.retry_after_s)})
 
 
 @router.get("/health/live")
@@ -195,7 +195,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app = FastAPI(title="loadgate model server", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)
     metrics = Metrics()
-    app.state.server = ServerState(settings or ServerSettings(), metrics)
+    app.state.server = ServerState(settings or load_settings(), metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -203,4 +203,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+try:
+    app = create_app()
+except SettingsError as e:  # `uvicorn loadgate.server.app:app` with a bad LOADGATE_* variable
+    raise SystemExit(f"loadgate server: invalid settings:\n{e}") from None
