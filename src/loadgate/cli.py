@@ -42,11 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file", help="a LoadTest manifest (loadgate.dev/v1alpha1), e.g. profiles/smoke.yaml")
     r.add_argument("--target", default=None, help="override spec.target.url")
     r.add_argument("--serve", action="store_true", help="start the local model server for the run and stop it after")
-    r.add_argument("--workers", type=int, default=None, help="Locust worker processes (default: spec.workers)")
+    # values are checked by the spec validator, like the file's (a bad one exits 3)
+    r.add_argument("--workers", default=None, help="Locust worker processes (default: spec.workers)")
     r.add_argument("--out", default=None, help="output directory (default: results/<metadata.name>/)")
-    r.add_argument("--users", type=int, default=None, help="override spec.load.users")
-    r.add_argument("--spawn-rate", type=float, default=None, help="override spec.load.spawnRate")
-    r.add_argument("--run-time", default=None, help="override spec.load.runTime (30s, 5m, 1h)")
+    r.add_argument("--users", default=None, help="override spec.load.users (users loads)")
+    r.add_argument("--spawn-rate", default=None,
+                   help="override spec.load.spawnRate (users loads) or breakpoint.spawnRate")
+    r.add_argument("--run-time", default=None,
+                   help="override spec.load.runTime (30s, 5m, 1h); on stages and breakpoint "
+                        "loads a cap: the plan is cut there")
+    r.add_argument("--max-users", default=None, help="override spec.load.breakpoint.maxUsers")
+    r.add_argument("--step-duration", default=None,
+                   help="override spec.load.breakpoint.stepDuration (30s, 1m)")
+    r.add_argument("--threshold", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one of spec.thresholds (repeatable): "
+                        + ", ".join(k.key for k in THRESHOLD_KEYS) + "; e.g. minRps=5")
     r.add_argument("--ready-timeout", default=None,
                    help="override spec.target.readyTimeout: how long to wait for the target's health")
 

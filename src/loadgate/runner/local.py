@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 from loadgate.exit_codes import EXIT_CODES
+from loadgate.runner import overrides
 from loadgate.runner.console import say, shown
 from loadgate.runner.loop import RunInterrupted, run_loop, stop_signals
+from loadgate.runner.overrides import InvalidInput
 from loadgate.runner.ready import TargetNotReady, wait_for_target
 from loadgate.runner.serve import LocalServer, ServeError, host_port
 from loadgate.urls import join
@@ -25,10 +27,6 @@ OUTPUT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
                 "summary.md", "timeline.png", "locust_generator.json", "locust.log", "server.log",
                 "loadtest.json")
-
-
-class InvalidInput(Exception):
-    """The LoadTest or the command line cannot be run; str() says why (exit 3)."""
 
 
 # --- the LoadTest and its overrides -------------------------------------------------------
@@ -47,19 +45,7 @@ def load_loadtest(args):
     if args.serve and not target:
         host, port = host_port(None)
         target = f"http://{host}:{port}"
-    # flag -> (spec field, value); spec.override validates the result like a file
-    flags = {"--serve" if not args.target else "--target": ("target.url", target),
-             "--workers": ("workers", args.workers), "--users": ("load.users", args.users),
-             "--spawn-rate": ("load.spawnRate", args.spawn_rate),
-             "--run-time": ("load.runTime", args.run_time),
-             "--ready-timeout": ("target.readyTimeout", args.ready_timeout)}
-    given = {flag: change for flag, change in flags.items() if change[1] is not None}
-    if not given:
-        return lt
-    try:
-        return spec.override(lt, dict(given.values()))
-    except spec.SpecError as e:
-        raise InvalidInput(f"{e}\n(with the command-line overrides {', '.join(given)})") from None
+    return overrides.apply(lt, args, target=target)
 
 
 def _locustfile(lt, spec_file: str) -> Path:
