@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -205,45 +206,86 @@ def test_a_trailing_slash_target_sends_the_load(tmp_path, capacity_50rps):
     assert {e["name"] for e in s["endpoints"]} >= {"/embed [single]"}
 
 
-def test_sigterm_mid_run_still_gives_complete_csvs_and_a_verdict(tmp_path, capacity_50rps):
-    # a stages (LoadTestShape) run: Locust 2.x dies on SIGTERM there, so the runner must stop it
-    # with SIGINT to get final CSVs and the HTML report
-    f = write_loadtest(tmp_path, "cut", capacity_50rps,
-                       {"stages": [{"duration": "2m", "users": 3, "spawnRate": 3}],
-                        "stopTimeout": "2s"},
-                       thresholds={"maxErrorRate": 0.5})
-    out = tmp_path / "out"
+def signalled_run(f: Path, out: Path, steps: list[tuple[str, signal.Signals]],
+                  env: dict | None = None) -> tuple[int, str]:
+    """`loadgate run f` stopped as a terminal or CI would: each time a line with the next
+    step's text appears, send its signal to the runner. Returns (exit code, output)."""
     proc = subprocess.Popen([sys.executable, "-m", "loadgate", "run", str(f), "--out", str(out)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+                            cwd=f.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src"),
+                                            **(env or {})})
+    watchdog = threading.Timer(150, proc.kill)  # bounded even if a line never shows up
+    watchdog.start()
     lines: list[str] = []
-    t0 = time.monotonic()
     try:
-        # wait for a progress line showing users at work, then stop the runner as CI would
         for line in proc.stdout:
             lines.append(line)
-            if "users 3" in line or time.monotonic() - t0 > 60:
-                break
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=90)
+            if steps and steps[0][0] in line:
+                proc.send_signal(steps.pop(0)[1])
+        proc.wait(30)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
-            proc.terminate()
+            proc.kill()
             proc.wait()
-    lines.append(rest)
     output = "".join(lines)
     print(output)
-    assert time.monotonic() - t0 < 100, "stopped long before the planned 2 minutes"
-    assert proc.returncode in (0, 1), "a verdict (Pass or Fail), not an error"
+    assert not steps, f"never saw {steps[0][0]!r}"
+    return proc.returncode, output
+
+
+def assert_complete_csvs(out: Path) -> None:
     stats = (out / "locust_stats.csv").read_text()
     assert stats.endswith("\n") and "\n,Aggregated," in stats
     assert (out / "locust_stats_history.csv").read_text().endswith("\n")
     assert (out / "report.html").stat().st_size > 0
+
+
+def test_sigterm_mid_breakpoint_run_is_never_a_pass(tmp_path, capacity_50rps):
+    """A CI `timeout` SIGTERMs a breakpoint run whose SLO held so far: complete CSVs (the
+    runner stops Locust with SIGINT: Locust 2.x dies on SIGTERM during a shape run), but
+    verdict Error, not Pass, and every report says the run was interrupted."""
+    f = write_loadtest(tmp_path, "cut", capacity_50rps,
+                       {"breakpoint": {"startUsers": 3, "stepUsers": 1, "stepDuration": "1m",
+                                       "maxUsers": 5}, "stopTimeout": "2s"},
+                       thresholds={"p95Ms": 1000, "maxErrorRate": 0.5, "minRps": 1})
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    code, output = signalled_run(f, out, [("users 3", signal.SIGTERM)])
+    assert time.monotonic() - t0 < 100, "stopped long before the planned 3 minutes"
+    assert code == 2, "interrupted: Error, never Pass"
+    assert_complete_csvs(out)
     s = summary_of(out)
-    assert s["verdict"] in ("Pass", "Fail") and s["summary"]["requests"] > 0
-    assert s["run"]["interrupted"] is True and s["run"]["durationS"] < 100
-    assert "stopping: SIGINT to the Locust master" in output
-    assert "verdict:" in output
+    assert s["verdict"] == "Error" and s["summary"]["requests"] > 0
+    assert s["reason"].startswith("The run was interrupted after ")
+    assert "an interrupted run is never a Pass (until then: all " in s["reason"]
+    assert s["run"]["interrupted"] is True and s["run"]["locustExitCode"] == 0
+    junit = (out / "junit.xml").read_text()
+    assert 'name="run completed"' in junit and 'type="RunInterrupted"' in junit
+    assert "ResultsUnusable" not in junit  # the results were fine; the run was cut short
+    assert "interrupted" in (out / "summary.md").read_text()
+    assert "stopping: SIGINT to the Locust master" in output and "verdict: Error" in output
+
+
+def test_ctrl_c_twice_waits_for_the_clean_stop(tmp_path):
+    """The second Ctrl-C arrives while the master is still stopping (users in a 1 s request
+    each, no think time): it must not reach Locust (a second SIGINT kills the master before
+    its final CSVs); the runner says it waits, and the results stay complete."""
+    with known_capacity.running(service_ms=1000) as slow:
+        f = write_loadtest(tmp_path, "twice", slow,
+                           {"stages": [{"duration": "2m", "users": 3, "spawnRate": 3}],
+                            "stopTimeout": "10s"},
+                           thresholds={"maxErrorRate": 0.5})
+        out = tmp_path / "out"
+        code, output = signalled_run(f, out, [("users 3", signal.SIGINT),
+                                              ("stopping: SIGINT", signal.SIGINT)],
+                                     env={"LOADGATE_WAIT_TIME_S": "0,0"})
+    assert "already stopping: waiting for the Locust master's final statistics" in output
+    assert code == 2
+    assert_complete_csvs(out)
+    s = summary_of(out)
+    assert s["run"]["locustExitCode"] == 0, "the master was killed"
+    assert s["verdict"] == "Error" and "interrupted" in s["reason"]
 
 
 def test_breakpoint_stops_early_at_the_known_capacity(tmp_path):
