@@ -191,19 +191,36 @@ def test_failing_threshold_exits_1(tmp_path, capacity_50rps):
     assert "verdict: Fail" in r.stdout and "FAILED" in r.stdout
 
 
-def test_a_trailing_slash_target_sends_the_load(tmp_path, capacity_50rps):
+STALE = {"locust_generator.json": '{"maxCpuPercent": 99.0, "samples": 9}',
+         "locust_latency.json": "{}", "locust-worker-7.log": "old", "summary.json": "{}",
+         "timeline.png": "old", "report.html": "old"}
+
+
+def test_a_trailing_slash_target_sends_the_load_into_a_fresh_directory(tmp_path,
+                                                                        capacity_50rps):
     """`--target http://127.0.0.1:PORT/`: health check, Locust's --host and the request paths
-    are joined with one slash, so the load reaches the target (it once went to //embed)."""
+    are joined with one slash, so the load reaches the target (it once went to //embed).
+    The --out directory holds an earlier run's files, among them a generator record at 99%
+    that would make this run Invalid: every file a run owns is removed before it starts."""
     f = write_loadtest(tmp_path, "slash", "http://model-server:8000",
-                       {"users": 2, "spawnRate": 2, "runTime": "4s", "stopTimeout": "1s"},
+                       {"users": 2, "spawnRate": 2, "runTime": "2s", "stopTimeout": "1s"},
                        thresholds={"maxErrorRate": 0.0})
     out = tmp_path / "out"
+    out.mkdir()
+    for name, text in STALE.items():
+        (out / name).write_text(text)
+    (out / "mine.txt").write_text("not loadgate's")
     r = loadgate_run(str(f), "--target", capacity_50rps + "/", "--out", str(out), cwd=tmp_path)
     s = summary_of(out)
     assert r.returncode == 0, s["reason"]
     assert s["summary"]["requests"] > 0 and s["summary"]["failures"] == 0
     assert s["exceptions"] == 0
     assert {e["name"] for e in s["endpoints"]} >= {"/embed [single]"}
+    # 2 s of load leave no CPU record of their own (or a fresh one): never the stale 99%
+    assert s["generator"]["maxCpuPercent"] != 99.0 and s["verdict"] == "Pass"
+    for name in ("locust_generator.json", "locust_latency.json", "locust-worker-7.log"):
+        assert not (out / name).exists(), name
+    assert (out / "report.html").read_text() != "old" and (out / "mine.txt").exists()
 
 
 def signalled_run(f: Path, out: Path, steps: list[tuple[str, signal.Signals]],

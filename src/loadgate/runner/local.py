@@ -81,12 +81,20 @@ def _baseline(lt, out: Path) -> tuple[dict | None, str | None]:
                   f"(spec.baseline.loadTestRef {ref!r}); thresholds only")
 
 
+# every file a run writes starts with one of these (Locust's CSVs and whatever else is written
+# beside them under the prefix "locust", the worker logs), or is one of OUTPUT_FILES
+OWNED_PATTERNS = ("locust_*", "locust-worker-*.log")
+
+
 def _fresh_output_dir(out: Path) -> None:
+    """Remove every file an earlier run left here before this one starts: a stale generator
+    record or CSV must never be read as this run's."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in OUTPUT_FILES:
-        (out / name).unlink(missing_ok=True)
-    for old in out.glob("locust-worker-*.log"):
-        old.unlink()
+    owned = [out / name for name in OUTPUT_FILES]
+    owned += [p for pattern in OWNED_PATTERNS for p in out.glob(pattern)]
+    for path in owned:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
 
 
 # --- the run --------------------------------------------------------------------------------
