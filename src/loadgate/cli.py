@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
+from loadgate.exit_codes import EXIT_CODES
 from loadgate.spec import THRESHOLD_KEYS
 
 # subcommand -> "module:function"; the function takes the parsed Namespace, returns an exit code
@@ -24,9 +26,20 @@ COMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the exit code of a usage error set per subcommand: `loadgate run` exits 3
+    for a bad command line, like for a bad LoadTest file (argparse's own is 2, Error)."""
+
+    usage_exit_code = 2
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(self.usage_exit_code, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="loadgate", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = Parser(prog="loadgate", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     s = sub.add_parser("serve", help="run the model server (same as uvicorn loadgate.server.app:app)")
     s.add_argument("--host", default="0.0.0.0")
@@ -39,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-level", default="info")
 
     r = sub.add_parser("run", help="run a LoadTest file locally: Locust master + workers, analysis, gate")
+    r.usage_exit_code = EXIT_CODES["Invalid"]
     r.add_argument("file", help="a LoadTest manifest (loadgate.dev/v1alpha1), e.g. profiles/smoke.yaml")
     r.add_argument("--target", default=None, help="override spec.target.url")
     r.add_argument("--serve", action="store_true", help="start the local model server for the run and stop it after")
@@ -91,8 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _dash_values(argv: list[str]) -> list[str]:
+    """`--run-time -5s` as `--run-time=-5s`: argparse takes "-5s" for an option, but it is a
+    value the spec should judge (and reject with its field's name)."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and \
+                re.match(r"^-\d", token) and not re.match(r"^-\d+(\.\d+)?$", token):
+            out[-1] += "=" + token
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(_dash_values(sys.argv[1:] if argv is None else argv))
+    if extra:  # reported by the subcommand's parser, with its usage and exit code
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     module_name, func = COMMANDS[args.command].split(":")
     return int(getattr(importlib.import_module(module_name), func)(args) or 0)
 

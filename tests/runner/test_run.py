@@ -76,6 +76,39 @@ def test_bad_override_and_missing_file_exit_3(tmp_path):
     assert r.returncode == 3 and "nope.yaml" in r.stdout
 
 
+@pytest.mark.parametrize("argv", [["--run-time", "-5s"], ["--users", "abc"], ["--users"],
+                                  ["--no-such-flag"], ["--out", "{file}"],
+                                  ["--out", "/proc/loadgate-out"]])
+def test_bad_command_lines_exit_3_with_one_sentence(tmp_path, argv):
+    """What argparse or a traceback used to answer (exit 2 or 1): the documented code for a bad
+    LoadTest file or override is 3."""
+    f = write_loadtest(tmp_path, "ok", "http://127.0.0.1:9",
+                       {"users": 1, "spawnRate": 1, "runTime": "5s"})
+    r = loadgate_run(str(f), *[a.format(file=f) for a in argv], cwd=tmp_path)
+    assert r.returncode == 3
+    assert "Traceback" not in r.stdout + r.stderr
+    said = {"-5s": "spec.load.runTime: invalid duration '-5s'",
+            "abc": "spec.load.users: must be an integer, not 'abc'",
+            "--users": "argument --users: expected one argument",
+            "--no-such-flag": "unrecognized arguments: --no-such-flag",
+            "{file}": f"cannot write the results to {f.name}: File exists",
+            "/proc/loadgate-out": "cannot write the results to /proc/loadgate-out"}[argv[-1]]
+    assert said in r.stdout + r.stderr
+
+
+def test_an_invalid_run_with_out_still_writes_its_verdict(tmp_path):
+    """CI reads junit.xml whatever happened: with --out, Invalid leaves its reports there."""
+    f = write_loadtest(tmp_path, "bad", "http://127.0.0.1:9", {"users": 0, "runTime": "5s"})
+    out = tmp_path / "ci"
+    r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 3
+    s = summary_of(out)
+    assert s["verdict"] == "Invalid" and "spec.load.users: must be >= 1" in s["reason"]
+    junit = (out / "junit.xml").read_text()
+    assert 'errors="1"' in junit and 'type="InvalidLoadTest"' in junit
+    assert "Verdict: INVALID" in (out / "summary.md").read_text()
+
+
 def test_target_never_ready_exits_2_with_the_reason(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     f = write_loadtest(tmp_path, "down", url, {"users": 1, "spawnRate": 1, "runTime": "5s"},

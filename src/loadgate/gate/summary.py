@@ -55,9 +55,10 @@ class RunFacts:
 
 
 def error_summary(name: str, reason: str, *, generator: dict | None = None,
-                  breaking_reason: str = "results unusable") -> dict:
-    """The summary of a run that reached no verdict: Error, with the one sentence why."""
-    return {"name": name, "verdict": "Error", "reason": reason, "summary": {},
+                  breaking_reason: str = "results unusable", verdict: str = "Error") -> dict:
+    """The summary of a run that reached no verdict: Error (or Invalid: the LoadTest could not
+    run), with the one sentence why."""
+    return {"name": name, "verdict": verdict, "reason": reason, "summary": {},
             "endpoints": [], "thresholds": [],
             "breakingPoint": {"found": False, "reason": breaking_reason},
             "generator": generator or {}}

@@ -9,6 +9,7 @@ function the Kubernetes collector calls) -> reports written once, the verdict bl
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -88,13 +89,35 @@ OWNED_PATTERNS = ("locust_*", "locust-worker-*.log")
 
 def _fresh_output_dir(out: Path) -> None:
     """Remove every file an earlier run left here before this one starts: a stale generator
-    record or CSV must never be read as this run's."""
+    record or CSV must never be read as this run's. OSError if `out` cannot be written."""
     out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=out):  # writable, before any load is sent
+        pass
     owned = [out / name for name in OUTPUT_FILES]
     owned += [p for pattern in OWNED_PATTERNS for p in out.glob(pattern)]
     for path in owned:
         if path.is_file() or path.is_symlink():
             path.unlink()
+
+
+def _report_invalid(args, problems: str) -> None:
+    """With --out, a LoadTest that cannot run still leaves its verdict there (Invalid, with
+    a junit.xml error), so a CI step reading the reports sees why. Without --out nothing is
+    written: a typo must not replace results/<name>/ of the last good run."""
+    from loadgate.gate.report import write_reports
+    from loadgate.gate.summary import error_summary
+
+    if not args.out:
+        return
+    out = Path(args.out).resolve()
+    reason = (f"{args.file} is not a valid LoadTest or the command line does not fit it: "
+              + "; ".join(line.strip() for line in problems.splitlines() if line.strip()) + ".")
+    try:
+        _fresh_output_dir(out)
+        write_reports(error_summary(out.name, reason, verdict="Invalid",
+                                    breaking_reason="no load was run"), out)
+    except OSError as e:
+        say(f"(cannot write the reports to {shown(out)}: {e.strerror or e})")
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -158,13 +181,16 @@ def run(args) -> int:
         locustfile = _locustfile(lt, args.file)
     except InvalidInput as e:
         say(f"{args.file}: not a valid LoadTest:\n{e}")
+        _report_invalid(args, str(e))
         return EXIT_CODES["Invalid"]
-    except ServeError as e:
-        say(f"cannot serve: {e}")
-        return EXIT_CODES["Error"]
     out = Path(args.out or Path("results") / lt.name).resolve()
-    baseline, baseline_note = _baseline(lt, out)
-    _fresh_output_dir(out)
+    try:
+        baseline, baseline_note = _baseline(lt, out)
+        _fresh_output_dir(out)
+    except OSError as e:
+        say(f"loadgate run: cannot write the results to {shown(out)}: {e.strerror or e} "
+            "(--out must be a writable directory)")
+        return EXIT_CODES["Invalid"]
 
     say(f"loadgate run: {lt.name} -> {lt.target.url} ({shown(out)}/)")
     if baseline_note:
