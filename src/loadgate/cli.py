@@ -37,13 +37,26 @@ class Parser(argparse.ArgumentParser):
         self.exit(self.usage_exit_code, f"{self.prog}: error: {message}\n")
 
 
+def port(text: str) -> int:
+    """argparse type: a TCP port, 1-65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1-65535)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="loadgate", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     s = sub.add_parser("serve", help="run the model server (same as uvicorn loadgate.server.app:app)")
-    s.add_argument("--host", default="0.0.0.0")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, like uvicorn; 0.0.0.0 in a "
+                        "container)")
+    s.add_argument("--port", type=port, default=8000, help="1-65535 (default 8000)")
     s.add_argument("--backend", choices=["torch", "onnx"], default=None,
                    help="inference backend (default: settings / LOADGATE_BACKEND, torch)")
     s.add_argument("--model", default=None, help="model name or local path (LOADGATE_MODEL_NAME)")

@@ -205,6 +205,11 @@ def test_serve_end_to_end_against_the_model_server(tmp_path):
     assert "users" in r.stdout and "rps" in r.stdout
     assert "verdict: Pass" in r.stdout and "breaking point:" in r.stdout
     assert "Starting Locust" not in r.stdout and "Starting Locust" in (out / "locust.log").read_text()
+    # server.log holds the server's own info lines (not the access log)
+    server_log = (out / "server.log").read_text()
+    assert "Application startup complete" in server_log
+    assert "ready in" in server_log and "batching=True" in server_log, server_log
+    assert "POST /embed" not in server_log
     # and the server it started is gone again
     with socket.socket() as s2, pytest.raises(ConnectionRefusedError):
         s2.connect(("127.0.0.1", port))

@@ -24,12 +24,19 @@ def build_settings(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from loadgate.runner.serve import ServeError, check_port_free
+
     from .settings import SettingsError
 
     try:
         settings = build_settings(args)
+        # like a failed bind, but before the model starts loading
+        check_port_free(args.host, args.port, "; stop it, or pass another --port")
     except SettingsError as e:
         print(f"loadgate serve: invalid settings:\n{e}", file=sys.stderr)
+        return EXIT_CODES["Error"]
+    except ServeError as e:
+        print(f"loadgate serve: {e}", file=sys.stderr)
         return EXIT_CODES["Error"]
     from .app import create_app
 
