@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", default=None, help="write summary.json here")
     g.add_argument("--out", default=None, help="also write junit.xml, summary.md, timeline.png here")
     g.add_argument("--name", default=None, help="name recorded in the summary")
+    g.add_argument("--force", action="store_true",
+                   help="replace a summary.json that a loadgate run wrote (refused otherwise)")
 
     w = sub.add_parser("wait", help="wait for a LoadTest's verdict in a cluster (exit 0 Pass, 1 Fail, 2 Error/timeout)")
     w.add_argument("name")
