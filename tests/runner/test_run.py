@@ -147,6 +147,9 @@ def test_a_served_server_that_exits_ends_the_wait_with_its_last_words(tmp_path):
     reason = summary_of(tmp_path / "results" / "exits")["reason"]
     assert "the local model server exited with code 1 before it was ready" in reason
     assert "LOADGATE_MAX_QUEUE" in reason and "errors.pydantic.dev" not in reason
+    assert "serve: the model server had already exited (code 1)" in r.stdout
+    assert "stopping the model server" not in r.stdout  # there was none left to stop
+    assert r.stdout.index("already exited") < r.stdout.index("verdict: Error")
 
 
 def test_an_unresolvable_cluster_host_hints_serve_or_target(tmp_path):

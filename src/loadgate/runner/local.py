@@ -148,6 +148,16 @@ UNRESOLVED_HINT = ("a profile's target is a Service in a cluster; to run it on t
                    "(a server you started)")
 
 
+def _stop_server(server: LocalServer | None) -> None:
+    if server is None:
+        return
+    if server.running():
+        say("serve: stopping the model server")
+    else:
+        say(f"serve: the model server had already exited (code {server.proc.returncode})")
+    server.stop()
+
+
 def _wait_for_target(lt, server: LocalServer | None) -> None:
     health = join(lt.target.url, lt.target.health_path)
     say(f"waiting for {health} (up to {lt.target.ready_timeout_s:g}s)")
@@ -196,6 +206,7 @@ def run(args) -> int:
     if baseline_note:
         say(baseline_note)
     server = None
+    no_load = None  # why no load was sent, if so
     with stop_signals() as signals:
         try:
             try:
@@ -204,19 +215,19 @@ def run(args) -> int:
                 _wait_for_target(lt, server)
                 cluster = _cluster(lt, locustfile, out)
             except ServeError as e:
-                return _finish_without_load(lt.name, f"The model server could not start: {e}.",
-                                            out)
+                no_load = f"The model server could not start: {e}."
             except TargetNotReady as e:
-                return _finish_without_load(lt.name, str(e), out)
+                no_load = str(e)
             except RunInterrupted as e:
                 say(f"interrupted ({e}) before the load started")
-                return _finish_without_load(
-                    lt.name, f"The run was interrupted ({e}) before any load was sent.", out)
-            facts = run_loop(lt, cluster, signals)
+                no_load = f"The run was interrupted ({e}) before any load was sent."
+            if no_load is None:
+                facts = run_loop(lt, cluster, signals)
         finally:
-            if server is not None:
-                say("serve: stopping the model server")
-                server.stop()
+            signals.locust_started = True  # from here a signal is counted, not raised
+            _stop_server(server)
+    if no_load is not None:
+        return _finish_without_load(lt.name, no_load, out)
 
     results = read_run(cluster.csv_prefix)
     summary = summarize(lt, results, facts, baseline=baseline)

@@ -102,6 +102,9 @@ class LocalServer:
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True, preexec_fn=die_with_parent)
 
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def exited(self) -> str | None:
         """None while running; else a sentence for the ready-wait to give up with."""
         if self.proc is None or self.proc.poll() is None:
