@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--results", required=True, help="the run's results directory on the PVC")
     c.add_argument("--baseline", default=None, help="baseline summary JSON file (optional)")
     c.add_argument("--termination-log", default="/dev/termination-log")
+    p.subcommands = sub.choices  # name -> its parser, for errors found after parsing
     return p
 
 
@@ -137,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(_dash_values(sys.argv[1:] if argv is None else argv))
     if extra:  # reported by the subcommand's parser, with its usage and exit code
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     module_name, func = COMMANDS[args.command].split(":")
     return int(getattr(importlib.import_module(module_name), func)(args) or 0)
 

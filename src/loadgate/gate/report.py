@@ -48,7 +48,7 @@ def _run_errors(summary: dict) -> list[tuple[str, str, str]]:
     if run.get("interrupted"):
         out.append(("run completed", "RunInterrupted",
                     f"The run was interrupted after {fmt(run.get('durationS'))}s, before its "
-                    f"plan ended: {summary['reason']}"))
+                    "plan ended: an interrupted run is never a Pass."))
     if summary["verdict"] == "Error" and not summary.get("summary"):
         out.append(("results usable", "ResultsUnusable", summary["reason"]))
     if summary["verdict"] == "Invalid" and not summary.get("thresholds"):

@@ -142,12 +142,6 @@ def _start_server(lt, out: Path) -> LocalServer:
     return server
 
 
-# said once when the target's host name does not resolve: profiles target a cluster Service
-UNRESOLVED_HINT = ("a profile's target is a Service in a cluster; to run it on this machine "
-                   "add --serve (starts the local model server) or --target http://HOST:PORT "
-                   "(a server you started)")
-
-
 def _stop_server(server: LocalServer | None) -> None:
     if server is None:
         return
@@ -156,6 +150,12 @@ def _stop_server(server: LocalServer | None) -> None:
     else:
         say(f"serve: the model server had already exited (code {server.proc.returncode})")
     server.stop()
+
+
+# said once when the target's host name does not resolve: profiles target a cluster Service
+UNRESOLVED_HINT = ("a profile's target is a Service in a cluster; to run it on this machine "
+                   "add --serve (starts the local model server) or --target http://HOST:PORT "
+                   "(a server you started)")
 
 
 def _wait_for_target(lt, server: LocalServer | None) -> None:
