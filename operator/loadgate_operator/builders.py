@@ -159,7 +159,9 @@ def _container(name: str, settings: OperatorSettings, command: list[str], *, mou
          "imagePullPolicy": settings.image_pull_policy, "command": command,
          "env": [dict(e) for e in ENV], "volumeMounts": mounts,
          "resources": resources, "securityContext": CONTAINER_SECURITY,
-         "terminationMessagePolicy": "File"}
+         # a container that fails without writing /dev/termination-log (the wait step, a
+         # crashing Locust) still tells why: the kubelet takes its log's tail instead
+         "terminationMessagePolicy": "FallbackToLogsOnError"}
     if ports:
         c["ports"] = ports
     return c
@@ -178,6 +180,10 @@ def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1)
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
+                # the command is not PID 1 then: the wait step and a Locust worker still
+                # connecting install no SIGTERM handler, and PID 1 ignores SIGTERM without
+                # one, so deleting the run would wait out the whole grace period
+                "shareProcessNamespace": True,
                 "securityContext": POD_SECURITY,
                 **pod_spec,
             },

@@ -58,7 +58,8 @@ def test_every_target_has_help_text():
 def test_variables_are_overridable():
     assignments = re.findall(r"^([A-Z_]+)\s*(\?=|:=|=)", k8s_section(), re.M)
     fixed = {name for name, op in assignments if op != "?="}
-    assert fixed <= {"TOOLS_STAMP", "LT_NAME"}, f"use ?= for {fixed - {'TOOLS_STAMP', 'LT_NAME'}}"
+    derived = {"TOOLS_STAMP", "LT_NAME", "IMAGE_BUILD_ARGS", "MODEL_TORCH_ARG"}
+    assert fixed <= derived, f"use ?= for {fixed - derived}"
 
 
 def test_test_target_depends_on_tools():
@@ -230,3 +231,25 @@ def test_make_run_exits_2_whatever_the_verdict_and_the_readme_says_so(tmp_path):
     readme = " ".join((REPO / "README.md").read_text().split())
     assert "`make run` cannot pass the exact code on: make exits 2 for any failed recipe" in readme
     assert "call `loadgate run`" in readme
+
+
+def test_images_take_base_image_and_torch_index():
+    """`make images` passes BASE_IMAGE and TORCH_INDEX_URL on (no registry: local stand-ins)."""
+    plain = make("-n", "images").stdout
+    assert "--build-arg" not in plain  # the Dockerfiles' defaults: the official image, CPU index
+    out = make("-n", "images", "BASE_IMAGE=local/base:1", "TORCH_INDEX_URL=http://127.0.0.1:1/simple/",
+               "DOCKER_BUILD_FLAGS=--network=host").stdout
+    model, loadgate = [x for x in out.splitlines() if "docker build" in x]
+    for line in (model, loadgate):
+        assert "--network=host --build-arg BASE_IMAGE=local/base:1" in line
+    assert "--build-arg TORCH_INDEX_URL=http://127.0.0.1:1/simple/" in model
+    assert "TORCH_INDEX_URL" not in loadgate
+
+
+def test_test_target_starts_the_docker_engine_first():
+    assert re.search(r"^test: engine\b", MAKEFILE.read_text(), re.M)
+    proc = make("-n", "engine")
+    assert "scripts/docker-engine.sh" in proc.stdout
+    syntax = subprocess.run(["bash", "-n", str(REPO / "scripts" / "docker-engine.sh")],
+                            capture_output=True, text=True, timeout=30)
+    assert syntax.returncode == 0, syntax.stderr
