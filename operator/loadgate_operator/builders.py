@@ -25,6 +25,7 @@ from loadgate.loadgen import (
 )
 from loadgate.loadgen.command import master_args, worker_args
 from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json
+from loadgate.urls import join
 from loadgate_operator import names
 from loadgate_operator.settings import OperatorSettings
 
@@ -168,7 +169,9 @@ def _container(name: str, settings: OperatorSettings, command: list[str], *, mou
          "imagePullPolicy": settings.image_pull_policy, "command": command,
          "env": [dict(e) for e in ENV], "volumeMounts": mounts,
          "resources": resources, "securityContext": CONTAINER_SECURITY,
-         "terminationMessagePolicy": "File"}
+         # a container that fails without writing /dev/termination-log (the wait step, a
+         # crashing Locust) still tells why: the kubelet takes its log's tail instead
+         "terminationMessagePolicy": "FallbackToLogsOnError"}
     if ports:
         c["ports"] = ports
     return c
@@ -187,6 +190,10 @@ def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1)
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
+                # the command is not PID 1 then: the wait step and a Locust worker still
+                # connecting install no SIGTERM handler, and PID 1 ignores SIGTERM without
+                # one, so deleting the run would wait out the whole grace period
+                "shareProcessNamespace": True,
                 "securityContext": POD_SECURITY,
                 **pod_spec,
             },
@@ -197,7 +204,7 @@ def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1)
 
 
 def health_url(lt) -> str:
-    return lt.target.url.rstrip("/") + lt.target.health_path
+    return join(lt.target.url, lt.target.health_path)
 
 
 def build_master_job(lt, settings: OperatorSettings) -> dict:

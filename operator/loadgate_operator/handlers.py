@@ -11,12 +11,12 @@ from kubernetes.client.rest import ApiException
 from loadgate.gate.summary import baseline_problem
 from loadgate.spec import RUNTIME_FILE, SpecError, document, parse
 from loadgate_operator import builders, kube, names, status
-from loadgate_operator.settings import OperatorSettings
+from loadgate_operator.settings import OperatorSettings, settings_or_exit
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 ACTIVE_PHASES = (status.WAITING, status.RUNNING, status.COLLECTING)
 # read once, when the handlers are registered: the timer's interval is fixed there
-SETTINGS = OperatorSettings.from_env()
+SETTINGS = settings_or_exit()
 
 
 @kopf.on.startup()

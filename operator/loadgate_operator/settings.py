@@ -44,3 +44,15 @@ class OperatorSettings(BaseSettings):
             raise ValueError("; ".join(
                 f"{PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}, not {err['input']!r}"
                 for err in e.errors())) from None
+
+
+def settings_or_exit() -> OperatorSettings:
+    """`from_env()`, or one line on stderr and exit 2: a bad LOADGATE_* variable stops the
+    operator at start (handlers read the settings on import) without a traceback."""
+    import sys
+
+    try:
+        return OperatorSettings.from_env()
+    except ValueError as e:
+        print(f"loadgate operator: invalid settings: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

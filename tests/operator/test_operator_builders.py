@@ -67,7 +67,8 @@ def job(name, component, pod_spec, parallelism=1, lt_name="ramp"):
                      "ttlSecondsAfterFinished": 3600, "activeDeadlineSeconds": 1200,
                      "template": {"metadata": {"labels": labels(component, lt_name)}, "spec": {
                          "restartPolicy": "Never", "automountServiceAccountToken": False,
-                         "enableServiceLinks": False, "securityContext": POD_SEC,
+                         "enableServiceLinks": False, "shareProcessNamespace": True,
+                         "securityContext": POD_SEC,
                          **pod_spec}}}}
 
 
@@ -75,7 +76,7 @@ def container(name, command, mounts, resources, settings=SETTINGS, **extra):
     return {"name": name, "image": settings.runner_image,
             "imagePullPolicy": settings.image_pull_policy, "command": command, "env": ENV,
             "volumeMounts": mounts, "resources": resources, "securityContext": CTR_SEC,
-            "terminationMessagePolicy": "File", **extra}
+            "terminationMessagePolicy": "FallbackToLogsOnError", **extra}
 
 
 CONFIG_MOUNT = {"name": "config", "mountPath": "/config", "readOnly": True}

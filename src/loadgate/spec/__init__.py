@@ -5,7 +5,7 @@ collector and the operator import this.
 """
 
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
-from loadgate.spec.manifest import document, manifest, override, rate_override
+from loadgate.spec.manifest import capped, document, manifest, override, rate_override
 from loadgate.spec.model import (
     API_VERSION,
     ARRIVALS,
@@ -39,7 +39,8 @@ from loadgate.spec.runtime import (
 __all__ = [
     "API_VERSION", "CONFIG_ENV", "KIND", "RUNTIME_FILE", "THRESHOLD_KEYS", "Baseline",
     "Breakpoint", "DurationError", "Load", "LoadTest", "LocustfileRef", "Scenario", "SpecError",
-    "Stage", "Target", "ThresholdKey", "Thresholds", "Timeouts", "document", "format_duration",
+    "Stage", "Target", "ThresholdKey", "Thresholds", "Timeouts", "capped", "document",
+    "format_duration",
     "load_file", "manifest", "override", "parse", "parse_duration", "parse_thresholds",
     "read_runtime", "runtime_json", "write_runtime",
     # rate loads (open loop)
