@@ -106,17 +106,15 @@ def test_gives_up_waiting_after_the_stop_grace(extra):
 
 def test_rps_flag_turns_a_users_file_into_a_rate_load(tmp_path):
     """`loadgate run FILE --rps R [--run-time D]`: the overrides, validated like the file."""
-    from argparse import Namespace
-
     from support.loadtests import write_loadtest
 
+    from loadgate.cli import build_parser
     from loadgate.runner.local import InvalidInput, load_loadtest
 
     f = write_loadtest(tmp_path, "u", load={"users": 5, "spawnRate": 5, "runTime": "1m"})
-    args = Namespace(file=str(f), target="http://127.0.0.1:9", serve=False, workers=None,
-                     users=None, spawn_rate=None, run_time="20s", rps=15.0)
-    lt = load_loadtest(args)
+    argv = ["run", str(f), "--target", "http://127.0.0.1:9", "--run-time", "20s", "--rps", "15"]
+    lt = load_loadtest(build_parser().parse_args(argv))
     assert (lt.load.mode, lt.load.rate.rps, lt.load.rate.duration_s) == ("rate", 15.0, 20.0)
-    args.users = 3   # a rate load has no users: said like any bad override
-    with pytest.raises(InvalidInput, match="found users and rate"):
-        load_loadtest(args)
+    # a rate load has no users: said like any override that does not fit the load
+    with pytest.raises(InvalidInput, match="--users does not apply to a rate load"):
+        load_loadtest(build_parser().parse_args([*argv, "--users", "3"]))
