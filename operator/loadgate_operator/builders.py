@@ -16,10 +16,11 @@ import json
 import math
 
 from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
-from loadgate.loadgen.command import master_args, worker_args
+from loadgate.loadgen.command import master_args, run_time_cap_s, worker_args
 from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json
 from loadgate_operator import names
 from loadgate_operator.settings import OperatorSettings
+from loadgate_operator.status import COLLECTOR_BUDGET_S
 
 CONFIG_DIR = "/config"
 USER_LOCUSTFILE_DIR = "/locustfile"
@@ -29,6 +30,7 @@ HTML_REPORT = f"{RESULTS_DIR}/report.html"
 MASTER_PORT = 5557
 RUNNER_UID = 10001
 TERMINATION_LOG = "/dev/termination-log"
+JOB_EXIT_GRACE_S = 60.0  # after Locust's last possible second: its exit and report writing
 
 POD_SECURITY = {
     "runAsNonRoot": True,
@@ -164,13 +166,25 @@ def _container(name: str, settings: OperatorSettings, command: list[str], *, mou
     return c
 
 
-def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1) -> dict:
+def run_job_deadline_s(lt) -> int:
+    """activeDeadlineSeconds of the master and worker Jobs. Locust stops by itself within the
+    target's readyTimeout (the init step) + workersConnect (--expect-workers-max-wait) + its
+    run-time cap + stopTimeout; the Job deadline comes after that, so it never SIGTERMs Locust
+    in the middle of its plan. The run's own deadline is enforced by the operator, with a
+    reason, and is never later than this."""
+    locust = (lt.target.ready_timeout_s + lt.timeouts.workers_connect_s + run_time_cap_s(lt)
+              + lt.load.stop_timeout_s)
+    return math.ceil(max(locust, lt.timeouts.deadline_s) + JOB_EXIT_GRACE_S)
+
+
+def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1,
+         deadline_s: float | None = None) -> dict:
     spec = {
         "backoffLimit": 0,
         "parallelism": parallelism,
         "completions": parallelism,
         "ttlSecondsAfterFinished": lt.ttl_seconds_after_finished,
-        "activeDeadlineSeconds": max(1, math.ceil(lt.timeouts.deadline_s)),
+        "activeDeadlineSeconds": math.ceil(deadline_s or run_job_deadline_s(lt)),
         "template": {
             "metadata": {"labels": names.labels(lt.name, component)},
             "spec": {
@@ -228,7 +242,8 @@ def build_collector_job(lt, settings: OperatorSettings, *, with_baseline: bool =
                            mounts=_mounts(lt, settings, results=True),
                            resources=RESOURCES["collector"])
     return _job(lt, names.collector(lt.name), "collector", {
-        "containers": [collector], "volumes": _volumes(lt, settings, results=True)})
+        "containers": [collector], "volumes": _volumes(lt, settings, results=True)},
+        deadline_s=COLLECTOR_BUDGET_S)
 
 
 def build_children(lt, settings: OperatorSettings, *, baseline: dict | None = None) -> list[dict]:

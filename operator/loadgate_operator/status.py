@@ -18,6 +18,10 @@ TERMINAL = (SUCCEEDED, FAILED)
 VERDICTS = ("Pass", "Fail", "Error", "Invalid")
 CONDITION_TYPES = ("TargetReady", "WorkersConnected", "LoadCompleted", "ThresholdsMet")
 MAX_MESSAGE = 1024
+# The collector's own budget from the moment the load finished (its Job's activeDeadlineSeconds),
+# whatever is left of the run's deadline; the operator gives up a little after the Job would.
+COLLECTOR_BUDGET_S = 300.0
+COLLECTOR_SLACK_S = 30.0
 
 
 def now_utc() -> datetime:
@@ -261,7 +265,8 @@ def _running(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
             conds = set_condition(conds, "WorkersConnected", "True", "RunCompleted",
                                   "the run completed with its workers", now)
         text = "load finished; the collector analyses the results"
-        return Step({"phase": COLLECTING, "reason": text, "conditions": conds},
+        return Step({"phase": COLLECTING, "reason": text, "conditions": conds,
+                     "collectingSince": iso(now)},
                     [_phase_event(COLLECTING, text)], create_collector=True)
     if ready >= run.workers and wc.get("status") != "True":
         conds = set_condition(conds, "WorkersConnected", "True", "WorkersReady",
@@ -305,8 +310,24 @@ class _Run:
 # one function per active phase; Pending (children not created yet) and the terminal phases
 # have nothing to advance
 _PHASE_STEPS = {WAITING: _waiting, RUNNING: _running, COLLECTING: _collecting}
-_DEADLINE_CONDITION = {WAITING: "TargetReady", RUNNING: "LoadCompleted",
-                       COLLECTING: "LoadCompleted"}
+_DEADLINE_CONDITION = {WAITING: "TargetReady", RUNNING: "LoadCompleted"}
+
+
+def _out_of_time(status: dict, phase: str, now: datetime, deadline_s: float) -> Step | None:
+    """The run's deadline until its load finished; then the collector's own budget."""
+    if phase in _DEADLINE_CONDITION:
+        start = parse_time(status.get("startTime"))
+        if start is not None and (now - start).total_seconds() > deadline_s:
+            return fail(status, "DeadlineExceeded",
+                        f"the run did not finish within its deadline of {deadline_s:g}s "
+                        f"(phase was {phase})", now, condition=_DEADLINE_CONDITION[phase])
+        return None
+    since = parse_time(status.get("collectingSince"))
+    if since is not None and \
+            (now - since).total_seconds() > COLLECTOR_BUDGET_S + COLLECTOR_SLACK_S:
+        return fail(status, "CollectorTimedOut",
+                    f"the collector gave no verdict within {COLLECTOR_BUDGET_S:g}s", now)
+    return None
 
 
 def advance(status: dict, obs: Observed, now: datetime, *, workers: int,
@@ -316,11 +337,10 @@ def advance(status: dict, obs: Observed, now: datetime, *, workers: int,
     step = _PHASE_STEPS.get(phase)
     if step is None:
         return None
+    late = _out_of_time(status, phase, now, deadline_s)
+    if late is not None:
+        return late
     start = parse_time(status.get("startTime"))
-    if start is not None and (now - start).total_seconds() > deadline_s:
-        return fail(status, "DeadlineExceeded",
-                    f"the run did not finish within its deadline of {deadline_s:g}s "
-                    f"(phase was {phase})", now, condition=_DEADLINE_CONDITION[phase])
     if phase in (WAITING, RUNNING):
         lost = _lost_jobs(status, obs, now)
         if lost is not None:

@@ -52,10 +52,12 @@ ENV = [{"name": "LOADGATE_CONFIG", "value": "/config/loadtest.json"},
 
 
 def job(name, component, pod_spec, parallelism=1, lt_name="ramp"):
+    # the run's deadline (20m) + a minute for Locust to exit; the collector has its own 5m
+    deadline = 300 if component == "collector" else 1260
     return {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": name, "namespace": "perf", "labels": labels(component, lt_name)},
             "spec": {"backoffLimit": 0, "parallelism": parallelism, "completions": parallelism,
-                     "ttlSecondsAfterFinished": 3600, "activeDeadlineSeconds": 1200,
+                     "ttlSecondsAfterFinished": 3600, "activeDeadlineSeconds": deadline,
                      "template": {"metadata": {"labels": labels(component, lt_name)}, "spec": {
                          "restartPolicy": "Never", "automountServiceAccountToken": False,
                          "enableServiceLinks": False, "securityContext": POD_SEC,
@@ -197,6 +199,20 @@ def test_children_in_creation_order_with_standard_labels():
         ("Service", "ramp-master"), ("Job", "ramp-master"), ("Job", "ramp-workers")]
     for c in kids:
         assert c["metadata"]["labels"]["loadgate.dev/loadtest"] == "ramp"
+
+
+def test_job_deadlines_never_cut_locust_short():
+    """Locust's own limits (target wait, workers' connect wait, run-time cap, stop timeout)
+    all end before its Job's deadline; the collector gets its own budget."""
+    from loadgate.loadgen.command import run_time_cap_s
+
+    lt = parse(doc(load="breakpoint", target={"url": "http://m:8000", "readyTimeout": "5m"},
+                   timeouts={"workersConnect": "10m"}))
+    assert lt.timeouts.deadline_s == 300 + 300 + 10 + 120  # the default: the parser's minimum
+    locust_done = 300 + 600 + run_time_cap_s(lt) + 10
+    for j in (builders.build_master_job(lt, SETTINGS), builders.build_worker_job(lt, SETTINGS)):
+        assert j["spec"]["activeDeadlineSeconds"] >= locust_done + 60
+    assert builders.build_collector_job(lt, SETTINGS)["spec"]["activeDeadlineSeconds"] == 300
 
 
 def test_long_names_truncate_with_hash():

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from loadgate_operator import kube, names
@@ -87,6 +88,12 @@ def master_complete(lt_name: str) -> None:
 def collector_done(lt_name: str, message: str) -> None:
     make_pod(lt_name, "collector", {"containerStatuses": [
         {"name": "collector", "state": {"terminated": {"exitCode": 0, "message": message}}}]})
+
+
+def status_time(offset_s: float) -> str:
+    """An RFC 3339 time `offset_s` from now, as the API server writes them."""
+    t = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def events_for(name: str) -> list[dict]:
@@ -212,14 +219,29 @@ def test_target_never_ready_fails(cluster):
 
 
 def test_stuck_run_hits_deadline(cluster):
-    create_lt(loadtest("stuck", timeouts={"deadline": "3s", "workersConnect": "2s"}))
+    create_lt(loadtest("stuck"))
+    wait_phase("stuck", "WaitingForTarget")
+    # as if the run had started ten minutes ago: its default deadline (30s ready + 10s load +
+    # 10s stop + 2m) has passed
+    kube.patch(*LT, NS, "stuck", {"status": {"startTime": status_time(-600)}},
+               subresource="status")
     st = wait_phase("stuck", "Failed", timeout=40)
-    assert st["verdict"] == "Error" and "deadline" in st["reason"]
+    assert st["verdict"] == "Error"
+    assert st["reason"] == ("the run did not finish within its deadline of 170s "
+                            "(phase was WaitingForTarget)")
     # kopf posts Events in the background: the status can land before the Event does
     wait_until(lambda: any(e["reason"] == "VerdictError" for e in events_for("stuck")), 20,
                "the VerdictError Event")
     proc = loadgate_wait(cluster, "stuck", "5s")
     assert proc.returncode == 2
+
+
+def test_deadline_shorter_than_the_run_is_an_invalid_spec(cluster):
+    create_lt(loadtest("hasty", timeouts={"deadline": "1m"}))
+    st = wait_phase("hasty", "Failed")
+    assert st["verdict"] == "Error" and st["reason"].startswith(
+        "invalid spec: spec.timeouts.deadline: must be at least 2m50s = target.readyTimeout 30s")
+    assert children("hasty") == []
 
 
 def test_rejected_child_fails_instead_of_retrying(cluster):

@@ -136,6 +136,23 @@ def test_job_failures_and_deadline():
     assert (s["phase"], s["verdict"]) == ("Failed", "Error") and "deadline of 600s" in s["reason"]
 
 
+def test_collector_has_its_own_budget_after_the_load():
+    """Load finished a second before the run's deadline: the collector still gets its 5m."""
+    s = {**waiting(), "phase": "Running", "runningSince": st.iso(at(10))}
+    obs = st.Observed(master_job=complete(), worker_job=job(active=2, ready=2))
+    s = apply(s, st.advance(s, obs, at(599), **KW))
+    assert s["phase"] == "Collecting" and s["collectingSince"] == st.iso(at(599))
+    obs.collector_job = job(active=1)
+    assert st.advance(s, obs, at(599 + 250), **KW) is None  # past the run's deadline: fine
+    msg = json.dumps({"verdict": "Pass", "reason": "ok"})
+    obs.collector_job, obs.collector_pods = complete(), [collector_pod(msg)]
+    assert apply(s, st.advance(s, obs, at(599 + 260), **KW))["verdict"] == "Pass"
+    obs.collector_job, obs.collector_pods = job(active=1), []
+    late = apply(s, st.advance(s, obs, at(599 + 331), **KW))
+    assert (late["phase"], late["verdict"]) == ("Failed", "Error")
+    assert late["reason"] == "the collector gave no verdict within 300s"
+
+
 def test_unusable_collector_output():
     collecting = {**waiting(), "phase": "Collecting"}
     for message, why in (("", "without a termination message"), ("{oops", "not JSON"),
