@@ -23,6 +23,9 @@ SETTINGS = OperatorSettings.from_env()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **_) -> None:
     """All kopf and operator settings in one place."""
     settings.peering.standalone = True            # one replica; no KopfPeering CRD needed
+    # no watching of CRDs or namespaces: the CRD ships with the chart, and the namespaces are
+    # the ones the operator was started with (a namespaced install cannot list namespaces)
+    settings.scanning.disabled = True
     settings.posting.enabled = True               # Events on the LoadTest
     settings.posting.level = 20                   # INFO and above
     # progress and the diff base go to annotations: .status holds only declared fields

@@ -162,6 +162,7 @@ def test_kind_values_expose_the_mapped_node_port():
 EXPECTED_RULES = {
     ("loadgate.dev", "loadtests"): ["get", "list", "watch", "patch"],
     ("loadgate.dev", "loadtests/status"): ["get", "patch"],
+    ("loadgate.dev", "loadtests/finalizers"): ["update"],
     ("batch", "jobs"): ["get", "list", "watch", "create", "delete"],
     ("", "pods"): ["get", "list", "watch"],
     ("", "services"): ["get", "list", "watch", "create"],

@@ -381,3 +381,11 @@ def test_creation_to_children_latency_burst(cluster):
     print(f"\nburst of 5 LoadTests -> all children: median {lat[2]:.2f}s, max {lat[-1]:.2f}s")
     for i in range(5):
         delete_lt(f"burst-{i}")
+
+
+def test_operator_needed_nothing_the_chart_does_not_grant(cluster):
+    """Runs last: every request of the whole module's operator passed the chart's namespaced
+    Role (and the owner-reference admission check of stricter clusters), and kopf started
+    without falling back for missing permissions."""
+    assert cluster.emulator.forbidden == []
+    assert "Not enough permissions" not in cluster.operator.log.read_text()

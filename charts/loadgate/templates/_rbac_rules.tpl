@@ -11,6 +11,11 @@ ClusterRole (all namespaces) and the per-namespace Roles (watchNamespaces).
 - apiGroups: ["loadgate.dev"]
   resources: ["loadtests/status"]
   verbs: ["get", "patch"]
+# children carry an owner reference with blockOwnerDeletion: clusters enforcing owner-reference
+# permissions (OwnerReferencesPermissionEnforcement, e.g. OpenShift) require this
+- apiGroups: ["loadgate.dev"]
+  resources: ["loadtests/finalizers"]
+  verbs: ["update"]
 # Locust master/worker Jobs and the collector Job: created per run, deleted on cleanup/TTL
 - apiGroups: ["batch"]
   resources: ["jobs"]
