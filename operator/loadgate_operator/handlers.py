@@ -10,13 +10,15 @@ from kubernetes.client.rest import ApiException
 
 from loadgate.gate.summary import baseline_problem
 from loadgate.spec import RUNTIME_FILE, SpecError, document, parse
-from loadgate_operator import builders, kube, names, status
+from loadgate_operator import builders, kube, names, ownership, status
 from loadgate_operator.settings import OperatorSettings
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 ACTIVE_PHASES = (status.WAITING, status.RUNNING, status.COLLECTING)
 # read once, when the handlers are registered: the timer's interval is fixed there
 SETTINGS = OperatorSettings.from_env()
+# how long a new run waits for an earlier run's children (same names) to be garbage-collected
+STALE_CHILDREN_WAIT_S = 300
 
 
 @kopf.on.startup()
@@ -85,23 +87,40 @@ def _api_message(e: ApiException) -> str:
         return str(e.reason)
 
 
-async def _create_all(children: list[dict], body, logger) -> None:
-    """Create each child (an existing one is fine); retry on transient errors only."""
+async def _create_all(children: list[dict], body, logger) -> list[str]:
+    """Create each child; one of this run's already there is fine. Returns why some must wait
+    (an earlier run's child of the same name is being deleted); ChildRejected when the API
+    server refuses for good or a foreign object holds the name. Transient errors retry."""
+    uid = body["metadata"]["uid"]
+    waits = []
     for child in children:
         kopf.adopt(child, owner=body)
         what = f"{child['kind']} {child['metadata']['name']}"
         try:
-            _, created = await asyncio.to_thread(kube.create, child)
+            existing, created = await asyncio.to_thread(kube.create, child)
         except ApiException as e:
             if e.status in (400, 403, 404, 422):
                 raise ChildRejected(f"the API server rejected {what}: {e.status} "
                                     f"{_api_message(e)}") from e
             raise kopf.TemporaryError(f"creating {what}: {e.status} {e.reason}", delay=5) from e
-        logger.info("%s %s", what, "created" if created else "already exists")
+        if created:
+            logger.info("%s created", what)
+            continue
+        if existing is None:
+            waits.append(f"{what} was deleted while being created; retrying")
+            continue
+        clash = ownership.conflict(existing, uid, names.KIND)
+        if clash is None:
+            logger.info("%s already exists (this run's)", what)
+        elif clash[0] == "foreign":
+            raise ChildRejected(clash[1])
+        else:
+            waits.append(clash[1])
+    return waits
 
 
 @kopf.on.create(*RESOURCE)
-async def start_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
+async def start_run(body, patch, memo: kopf.Memo, logger, retry: int, runtime, **_) -> None:
     """Parse and validate the spec, then create the run's children (idempotently)."""
     st = dict(body.get("status") or {})
     if st.get("phase") in status.TERMINAL:
@@ -117,11 +136,21 @@ async def start_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
         return
     settings: OperatorSettings = memo.settings
     try:
-        await _create_all(builders.build_children(lt, settings, baseline=baseline), body,
-                          logger)
+        waits = await _create_all(builders.build_children(lt, settings, baseline=baseline),
+                                  body, logger)
     except ChildRejected as e:
         _fail_now(patch, st, "ChildRejected", str(e), body)
         return
+    if waits:
+        if runtime.total_seconds() > STALE_CHILDREN_WAIT_S:
+            _fail_now(patch, st, "ChildConflict",
+                      f"{waits[0]}, still after {STALE_CHILDREN_WAIT_S}s", body)
+            return
+        step = status.waiting_for_children(st, waits)
+        patch.status.update(step.patch)
+        for etype, reason, msg in step.events:
+            kopf.event(body, type=etype, reason=reason, message=msg)
+        raise kopf.TemporaryError(step.patch["reason"], delay=min(2 ** retry, 15))
     memo.runs[body["metadata"]["uid"]] = lt
     step = status.started(st, status.now_utc(), builders.results_path(lt, settings))
     patch.status.update(step.patch)
@@ -143,23 +172,25 @@ async def _run_of(body, memo: kopf.Memo):
     uid = body["metadata"]["uid"]
     if uid not in memo.runs:
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
-        cm = await asyncio.to_thread(kube.get, "v1", "ConfigMap", ns, names.config(name))
+        cm = ownership.ours_or_none(
+            await asyncio.to_thread(kube.get, "v1", "ConfigMap", ns, names.config(name)), uid)
         doc = json.loads(cm["data"][RUNTIME_FILE]) if cm else _manifest(body)
         memo.runs[uid] = parse(doc)
     return memo.runs[uid]
 
 
-def _observe(ns: str, name: str) -> status.Observed:
-    def pods(component: str) -> list[dict]:
-        return kube.list_("v1", "Pod", ns, names.label_selector(name, component))
+def _observe(ns: str, name: str, uid: str) -> status.Observed:
+    """This run's Jobs and their Pods; an earlier run's leftovers of the same names are not."""
+    def job(job_name: str) -> dict | None:
+        return ownership.ours_or_none(kube.get("batch/v1", "Job", ns, job_name), uid)
 
+    master, workers, collector = (job(names.master(name)), job(names.workers(name)),
+                                  job(names.collector(name)))
+    pods = kube.list_("v1", "Pod", ns, names.label_selector(name))
     return status.Observed(
-        master_job=kube.get("batch/v1", "Job", ns, names.master(name)),
-        master_pods=pods("master"),
-        worker_job=kube.get("batch/v1", "Job", ns, names.workers(name)),
-        worker_pods=pods("workers"),
-        collector_job=kube.get("batch/v1", "Job", ns, names.collector(name)),
-        collector_pods=pods("collector"),
+        master_job=master, master_pods=ownership.pods_of(master, pods),
+        worker_job=workers, worker_pods=ownership.pods_of(workers, pods),
+        collector_job=collector, collector_pods=ownership.pods_of(collector, pods),
     )
 
 
@@ -175,7 +206,7 @@ async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     except (SpecError, ValueError, KeyError) as e:
         _fail_now(patch, st, "InvalidSpec", f"the run's stored spec is unusable: {e}", body)
         return
-    obs = await asyncio.to_thread(_observe, ns, name)
+    obs = await asyncio.to_thread(_observe, ns, name, body["metadata"]["uid"])
     step = status.advance(st, obs, status.now_utc(), workers=lt.workers,
                           deadline_s=lt.timeouts.deadline_s,
                           workers_connect_s=lt.timeouts.workers_connect_s)
@@ -185,9 +216,12 @@ async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
         job = builders.build_collector_job(lt, memo.settings,
                                            with_baseline=lt.baseline is not None)
         try:
-            await _create_all([job], body, logger)
+            waits = await _create_all([job], body, logger)
         except ChildRejected as e:
             _fail_now(patch, st, "ChildRejected", str(e), body)
+            return
+        if waits:  # an earlier run's collector is still being deleted: next tick
+            logger.info("waiting to create the collector: %s", waits[0])
             return
     patch.status.update(step.patch)
     for etype, reason, msg in step.events:

@@ -103,8 +103,9 @@ def patch(api_version: str, kind: str, namespace: str, name: str, body: dict, *,
     return request("PATCH", path, body=body, content_type="application/merge-patch+json")
 
 
-def create(obj: dict) -> tuple[dict, bool]:
-    """Create `obj`; (object, created). An existing object (409) is fine: (existing, False)."""
+def create(obj: dict) -> tuple[dict | None, bool]:
+    """Create `obj`; (object, created). On a 409, (the existing object, False) — whoever's it
+    is: the caller decides (None if it vanished in between)."""
     ns = obj["metadata"]["namespace"]
     path = collection(obj["apiVersion"], obj["kind"], ns)
     try:
@@ -112,5 +113,4 @@ def create(obj: dict) -> tuple[dict, bool]:
     except ApiException as e:
         if e.status != 409:
             raise
-    existing = get(obj["apiVersion"], obj["kind"], ns, obj["metadata"]["name"])
-    return existing or obj, False
+    return get(obj["apiVersion"], obj["kind"], ns, obj["metadata"]["name"]), False

@@ -189,6 +189,14 @@ def fail(status: dict, reason_code: str, message: str, now: datetime, *,
                         ("Warning", "VerdictError", f"verdict Error: {message}")])
 
 
+def waiting_for_children(status: dict, why: list[str]) -> Step:
+    """Pending while children of an earlier run of the same name are still being deleted."""
+    more = f" (and {len(why) - 1} more)" if len(why) > 1 else ""
+    msg = f"waiting to create this run's children: {why[0]}{more}"
+    events = [] if status.get("reason") == msg else [("Normal", PENDING, msg)]
+    return Step({"phase": PENDING, "reason": msg}, events)
+
+
 def started(status: dict, now: datetime, results_path: str) -> Step:
     """Children created: Pending -> WaitingForTarget."""
     conds = status.get("conditions")

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from loadgate_operator import kube, names
+from support.kube_controllers import GarbageCollector, job_pod
 from support.loadtests import loadtest_doc
 from support.locust_runs import copy_results
 from support.operator_process import NS
@@ -62,13 +63,12 @@ def children(name: str) -> list[dict]:
     return out
 
 
-def make_pod(lt_name: str, component: str, container_statuses: dict) -> None:
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": f"{lt_name}-{component}-x1", "namespace": NS,
-                        "labels": names.labels(lt_name, component)},
-           "spec": {"containers": [{"name": component, "image": "x"}]},
-           "status": container_statuses}
-    kube.request("POST", kube.collection("v1", "Pod", NS), body=pod)
+JOB_NAMES = {"master": names.master, "workers": names.workers, "collector": names.collector}
+
+
+def make_pod(lt_name: str, component: str, status: dict) -> dict:
+    """A pod of the run's Job, created as the Job controller would, in the state given."""
+    return job_pod(NS, JOB_NAMES[component](lt_name), status)
 
 
 def job_status(name: str, status: dict) -> None:
@@ -350,19 +350,55 @@ def test_delete_is_not_blocked(cluster):
     assert all(c["metadata"]["ownerReferences"][0]["name"] == "gone" for c in children("gone"))
 
 
-def test_existing_child_is_adopted_not_duplicated(cluster):
-    """A child left by an operator that died before recording progress: 409 is fine."""
+def test_foreign_object_holding_a_childs_name_fails_the_run(cluster):
+    """An object nobody will delete (no owner: e.g. left by `--cascade=orphan`) is never
+    taken for this run's child."""
     kube.request("POST", kube.collection("v1", "Service", NS), body={
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": names.master("pre"), "namespace": NS,
                      "labels": names.labels("pre", "master")},
         "spec": {"ports": [{"port": 5557}]}})
     create_lt(loadtest("pre"))
-    wait_phase("pre", "WaitingForTarget")
-    services = [o for o in cluster.objects("v1/services")
-                if o["metadata"]["name"] == names.master("pre")]
-    assert len(services) == 1
+    st = wait_phase("pre", "Failed")
+    assert st["reason"] == ("Service pre-master already exists and is not this run's (owned by "
+                            "nothing); delete it or rename the LoadTest")
     delete_lt("pre")
+
+
+def test_recreated_loadtest_never_inherits_the_last_run(cluster, collector_messages):
+    """`kubectl delete lt x && kubectl create -f x.yaml` while the garbage collector still
+    deletes the old children (they linger with a deletionTimestamp, the old collector's pod
+    with its Fail verdict too): the new run waits, gets fresh children and its own verdict."""
+    old = create_lt(loadtest("again"))
+    run_to_collecting("again")
+    collector_done("again", collector_messages["Fail"])
+    assert wait_phase("again", "Succeeded")["verdict"] == "Fail"
+    delete_lt("again")
+    wait_until(lambda: kube.get(*LT, NS, "again") is None, 30, "the old LoadTest to go")
+    gc = GarbageCollector(NS, names.label_selector("again"))
+    assert len(gc.collect()) == len(CHILD_KINDS) + 1  # its children and its collector Job
+
+    new = create_lt(loadtest("again"))
+    st = wait_until(lambda: (st := status_of("again")).get("phase") == "Pending" and st, 30,
+                    "Pending while the old children go")
+    assert "of an earlier run is still being deleted" in st["reason"]
+    gc.release()
+    gc.collect()  # the old Jobs are gone: their pods are deleted next and linger too
+    wait_phase("again", "WaitingForTarget", timeout=60)
+    uid = new["metadata"]["uid"]
+    assert uid != old["metadata"]["uid"]
+    kids = children("again")
+    assert len(kids) == len(CHILD_KINDS)
+    assert all(k["metadata"]["ownerReferences"][0]["uid"] == uid for k in kids)
+    # the old master pod (target ready) and collector pod (verdict Fail) are still listed
+    # under the same labels: they are not this run's
+    time.sleep(2)
+    assert status_of("again")["phase"] == "WaitingForTarget"
+    run_to_collecting("again")
+    collector_done("again", collector_messages["Pass"])
+    assert wait_phase("again", "Succeeded")["verdict"] == "Pass"
+    gc.release()
+    delete_lt("again")
 
 
 def test_creation_to_children_latency_burst(cluster):
