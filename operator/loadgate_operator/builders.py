@@ -247,11 +247,12 @@ def build_collector_job(lt, settings: OperatorSettings, *, with_baseline: bool =
 
 
 def build_children(lt, settings: OperatorSettings, *, baseline: dict | None = None) -> list[dict]:
-    """Everything created when a run starts, in creation order (the collector comes later)."""
+    """Everything created when a run starts, in creation order. The worker Job comes once the
+    master runs (workers give up on a master that is not there after a few minutes), the
+    collector once the load finished."""
     children = [build_configmap(lt, baseline=baseline)]
     pvc = build_results_pvc(lt, settings)
     if pvc is not None:
         children.append(pvc)
-    children += [build_master_service(lt), build_master_job(lt, settings),
-                 build_worker_job(lt, settings)]
+    children += [build_master_service(lt), build_master_job(lt, settings)]
     return children

@@ -212,16 +212,20 @@ async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
                           workers_connect_s=lt.timeouts.workers_connect_s)
     if step is None:
         return
+    later = []
+    if step.create_workers:
+        later.append(builders.build_worker_job(lt, memo.settings))
     if step.create_collector:
-        job = builders.build_collector_job(lt, memo.settings,
-                                           with_baseline=lt.baseline is not None)
+        later.append(builders.build_collector_job(lt, memo.settings,
+                                                  with_baseline=lt.baseline is not None))
+    if later:
         try:
-            waits = await _create_all([job], body, logger)
+            waits = await _create_all(later, body, logger)
         except ChildRejected as e:
             _fail_now(patch, st, "ChildRejected", str(e), body)
             return
-        if waits:  # an earlier run's collector is still being deleted: next tick
-            logger.info("waiting to create the collector: %s", waits[0])
+        if waits:  # an earlier run's Job of that name is still being deleted: next tick
+            logger.info("waiting to create a Job: %s", waits[0])
             return
     patch.status.update(step.patch)
     for etype, reason, msg in step.events:

@@ -165,6 +165,7 @@ class Observed:
 class Step:
     patch: dict                      # merge into .status
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    create_workers: bool = False     # the master runs: now the workers can connect to it
     create_collector: bool = False
 
     @property
@@ -252,7 +253,8 @@ def _waiting(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
                               "HealthCheckPassed", msg or "the target is ready", now)
         text = "the target is ready; Locust is running"
         return Step({"phase": RUNNING, "reason": text, "conditions": conds,
-                     "runningSince": iso(now)}, [_phase_event(RUNNING, text)])
+                     "runningSince": iso(now)}, [_phase_event(RUNNING, text)],
+                    create_workers=True)
     return None
 
 
@@ -287,6 +289,8 @@ def _running(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
         return fail(status, "WorkersNotConnected",
                     f"only {ready}/{run.workers} workers were running after "
                     f"{run.workers_connect_s:g}s", now, condition="WorkersConnected")
+    if obs.worker_job is None:  # created with the Running step; not there (yet): again
+        return Step({}, create_workers=True)
     return None
 
 

@@ -23,9 +23,9 @@ from support.polling import wait_until
 pytestmark = pytest.mark.timeout(240)
 
 LT = names.API_VERSION, names.KIND
+# created with the run; the worker Job follows once the master runs, the collector at the end
 CHILD_KINDS = [("v1", "ConfigMap", names.config), ("v1", "PersistentVolumeClaim", names.results),
-               ("v1", "Service", names.master), ("batch/v1", "Job", names.master),
-               ("batch/v1", "Job", names.workers)]
+               ("v1", "Service", names.master), ("batch/v1", "Job", names.master)]
 
 
 def loadtest(name: str, **spec) -> dict:
@@ -109,11 +109,17 @@ def loadgate_wait(cluster, name: str, timeout: str) -> subprocess.CompletedProce
                           timeout=60)
 
 
+def workers_ready(name: str) -> None:
+    wait_until(lambda: kube.get("batch/v1", "Job", NS, names.workers(name)), 30,
+               "the worker Job")
+    job_status(names.workers(name), {"active": 2, "ready": 2})
+
+
 def run_to_collecting(name: str) -> None:
     wait_phase(name, "WaitingForTarget")
     target_ready(name)
     wait_phase(name, "Running")
-    job_status(names.workers(name), {"active": 2, "ready": 2})
+    workers_ready(name)
     wait_until(lambda: any(c["type"] == "WorkersConnected" and c["status"] == "True"
                            for c in status_of(name).get("conditions", [])), 30,
                "WorkersConnected=True")
@@ -175,6 +181,23 @@ def test_pass_run_end_to_end(cluster, collector_messages):
     wait_until(lambda: any(e["reason"] == "SpecChangeIgnored" for e in events_for("smoke")),
                20, "SpecChangeIgnored Event")
     assert kube.get("batch/v1", "Job", NS, "smoke-workers")["spec"]["parallelism"] == 2
+
+
+def test_workers_start_once_the_master_runs(cluster):
+    """Locust workers give up on a master that is not there after a few minutes: their Job
+    is created only when the master's target wait is over, so a slow target or node scale-up
+    cannot fail the run before workersConnect."""
+    create_lt(loadtest("patient"))
+    wait_phase("patient", "WaitingForTarget")
+    assert kube.get("batch/v1", "Job", NS, names.master("patient")) is not None
+    time.sleep(1.5)  # a few operator ticks
+    assert kube.get("batch/v1", "Job", NS, names.workers("patient")) is None
+    target_ready("patient")
+    wait_phase("patient", "Running")
+    workers = wait_until(lambda: kube.get("batch/v1", "Job", NS, names.workers("patient")), 30,
+                         "the worker Job")
+    assert workers["spec"]["parallelism"] == 2
+    delete_lt("patient")
 
 
 def test_liveness_endpoint(cluster):
@@ -268,7 +291,7 @@ def test_restart_mid_run_no_duplicates(cluster, collector_messages):
     target_ready("restart")  # happens while no operator runs
     cluster.operator.start()
     wait_phase("restart", "Running", timeout=60)
-    job_status(names.workers("restart"), {"active": 2, "ready": 2})
+    workers_ready("restart")
     master_complete("restart")
     wait_phase("restart", "Collecting")
     collector_done("restart", collector_messages["Pass"])
@@ -376,7 +399,7 @@ def test_recreated_loadtest_never_inherits_the_last_run(cluster, collector_messa
     delete_lt("again")
     wait_until(lambda: kube.get(*LT, NS, "again") is None, 30, "the old LoadTest to go")
     gc = GarbageCollector(NS, names.label_selector("again"))
-    assert len(gc.collect()) == len(CHILD_KINDS) + 1  # its children and its collector Job
+    assert len(gc.collect()) == len(CHILD_KINDS) + 2  # with its worker and collector Jobs
 
     new = create_lt(loadtest("again"))
     st = wait_until(lambda: (st := status_of("again")).get("phase") == "Pending" and st, 30,

@@ -67,6 +67,9 @@ def test_full_happy_path():
     s = apply(s, step)
     assert s["phase"] == "Running" and conds(s)["TargetReady"] == ("True", "HealthCheckPassed")
     assert step.events == [("Normal", "Running", "the target is ready; Locust is running")]
+    assert step.create_workers  # the master runs: the workers can connect now
+    obs.worker_job = None
+    assert st.advance(s, obs, at(2.5), **KW).create_workers  # not there yet: again
     obs.worker_job = job(active=2, ready=2, completions=2)
     s = apply(s, st.advance(s, obs, at(3), **KW))
     assert conds(s)["WorkersConnected"] == ("True", "WorkersReady")
