@@ -183,7 +183,8 @@ def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1,
         "backoffLimit": 0,
         "parallelism": parallelism,
         "completions": parallelism,
-        "ttlSecondsAfterFinished": lt.ttl_seconds_after_finished,
+        # no ttlSecondsAfterFinished: it is set once the run has its verdict (a Job deleted
+        # before its outcome is read would lose it)
         "activeDeadlineSeconds": math.ceil(deadline_s or run_job_deadline_s(lt)),
         "template": {
             "metadata": {"labels": names.labels(lt.name, component)},

@@ -232,3 +232,18 @@ async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
         kopf.event(body, type=etype, reason=reason, message=msg)
     if step.phase in status.TERMINAL:
         memo.runs.pop(body["metadata"]["uid"], None)
+        await asyncio.to_thread(_expire_jobs, lt, body["metadata"]["uid"], logger)
+
+
+def _expire_jobs(lt, uid: str, logger) -> None:
+    """The run has its verdict: now its Jobs may go ttlSecondsAfterFinished after they finish.
+    (Set at creation, a short TTL could delete a Job before its outcome was read.)"""
+    ttl = lt.ttl_seconds_after_finished
+    for job_name in (names.master(lt.name), names.workers(lt.name), names.collector(lt.name)):
+        try:
+            job = ownership.ours_or_none(kube.get("batch/v1", "Job", lt.namespace, job_name), uid)
+            if job is not None and job["spec"].get("ttlSecondsAfterFinished") != ttl:
+                kube.patch("batch/v1", "Job", lt.namespace, job_name,
+                           {"spec": {"ttlSecondsAfterFinished": ttl}})
+        except (ApiException, OSError) as e:  # the verdict stands; the Job stays until pruned
+            logger.warning("could not set ttlSecondsAfterFinished on Job %s: %s", job_name, e)

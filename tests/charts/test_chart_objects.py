@@ -163,7 +163,7 @@ EXPECTED_RULES = {
     ("loadgate.dev", "loadtests"): ["get", "list", "watch", "patch"],
     ("loadgate.dev", "loadtests/status"): ["get", "patch"],
     ("loadgate.dev", "loadtests/finalizers"): ["update"],
-    ("batch", "jobs"): ["get", "list", "watch", "create", "delete"],
+    ("batch", "jobs"): ["get", "list", "watch", "create", "patch", "delete"],
     ("", "pods"): ["get", "list", "watch"],
     ("", "services"): ["get", "list", "watch", "create"],
     ("", "configmaps"): ["get", "list", "watch", "create"],

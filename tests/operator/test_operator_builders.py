@@ -57,7 +57,7 @@ def job(name, component, pod_spec, parallelism=1, lt_name="ramp"):
     return {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": name, "namespace": "perf", "labels": labels(component, lt_name)},
             "spec": {"backoffLimit": 0, "parallelism": parallelism, "completions": parallelism,
-                     "ttlSecondsAfterFinished": 3600, "activeDeadlineSeconds": deadline,
+                     "activeDeadlineSeconds": deadline,  # no TTL before the verdict
                      "template": {"metadata": {"labels": labels(component, lt_name)}, "spec": {
                          "restartPolicy": "Never", "automountServiceAccountToken": False,
                          "enableServiceLinks": False, "securityContext": POD_SEC,

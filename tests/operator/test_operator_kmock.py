@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from loadgate_operator import kube, names
-from support.kube_controllers import GarbageCollector, job_pod
+from support.kube_controllers import GarbageCollector, complete_job, job_pod, ttl_sweep
 from support.loadtests import loadtest_doc
 from support.locust_runs import copy_results
 from support.operator_process import NS
@@ -81,8 +81,7 @@ def target_ready(lt_name: str) -> None:
 
 
 def master_complete(lt_name: str) -> None:
-    job_status(names.master(lt_name), {"succeeded": 1, "conditions": [
-        {"type": "Complete", "status": "True"}]})
+    complete_job(NS, names.master(lt_name))
 
 
 def collector_done(lt_name: str, message: str) -> None:
@@ -198,6 +197,28 @@ def test_workers_start_once_the_master_runs(cluster):
                          "the worker Job")
     assert workers["spec"]["parallelism"] == 2
     delete_lt("patient")
+
+
+def test_ttl_cannot_eat_a_result(cluster, collector_messages):
+    """ttlSecondsAfterFinished: 0 — the TTL controller deletes a finished Job at once. The
+    Jobs carry no TTL until the run has its verdict, so the collector's outcome is read; then
+    they get it, and a Job gone after the verdict restarts nothing."""
+    create_lt(loadtest("brief", ttlSecondsAfterFinished=0))
+    run_to_collecting("brief")
+    jobs = [names.master("brief"), names.workers("brief"), names.collector("brief")]
+    for job in jobs:
+        assert "ttlSecondsAfterFinished" not in kube.get("batch/v1", "Job", NS, job)["spec"]
+    collector_done("brief", collector_messages["Pass"])
+    complete_job(NS, names.collector("brief"))
+    assert ttl_sweep(NS) == []  # the TTL controller finds nothing to delete
+    assert wait_phase("brief", "Succeeded")["verdict"] == "Pass"
+    wait_until(lambda: all(kube.get("batch/v1", "Job", NS, j)["spec"].get(
+        "ttlSecondsAfterFinished") == 0 for j in jobs), 30, "the TTL on every Job")
+    assert sorted(ttl_sweep(NS)) == sorted([names.master("brief"), names.collector("brief")])
+    time.sleep(1.5)  # a few operator ticks: nothing comes back
+    assert kube.get("batch/v1", "Job", NS, names.collector("brief")) is None
+    assert status_of("brief")["verdict"] == "Pass"
+    delete_lt("brief")
 
 
 def test_liveness_endpoint(cluster):

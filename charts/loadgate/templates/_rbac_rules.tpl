@@ -16,10 +16,11 @@ ClusterRole (all namespaces) and the per-namespace Roles (watchNamespaces).
 - apiGroups: ["loadgate.dev"]
   resources: ["loadtests/finalizers"]
   verbs: ["update"]
-# Locust master/worker Jobs and the collector Job: created per run, deleted on cleanup/TTL
+# Locust master/worker Jobs and the collector Job: created per run, deleted on cleanup;
+# patched once the run has its verdict (ttlSecondsAfterFinished is set only then)
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # the Jobs' Pods: readiness of the master, termination message of the collector (the summary)
 - apiGroups: [""]
   resources: ["pods"]
