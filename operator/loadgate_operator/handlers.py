@@ -10,7 +10,7 @@ from kubernetes.client.rest import ApiException
 
 from loadgate.gate.summary import baseline_problem
 from loadgate.spec import RUNTIME_FILE, SpecError, document, parse
-from loadgate_operator import builders, kube, names, ownership, status
+from loadgate_operator import builders, kube, names, ownership, pod_start, status
 from loadgate_operator.settings import OperatorSettings
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
@@ -19,6 +19,8 @@ ACTIVE_PHASES = (status.WAITING, status.RUNNING, status.COLLECTING)
 SETTINGS = OperatorSettings.from_env()
 # how long a new run waits for an earlier run's children (same names) to be garbage-collected
 STALE_CHILDREN_WAIT_S = 300
+# a missing locustfile ConfigMap is looked for once more after this, then the run fails
+LOCUSTFILE_RETRY_S = 5
 
 
 @kopf.on.startup()
@@ -74,6 +76,22 @@ async def _baseline(lt, namespace: str) -> tuple[dict | None, str]:
            "breakingPoint": st.get("breakingPoint") or {}}
     problem = baseline_problem(doc)
     return (None, f"the baseline LoadTest {ref!r} {problem}") if problem else (doc, "")
+
+
+async def _locustfile_problem(lt) -> str:
+    """Why the user's locustfile ConfigMap cannot be mounted ("" when it can, or none is used):
+    a pod mounting a missing ConfigMap would wait in ContainerCreating for ever."""
+    if lt.locustfile is None:
+        return ""
+    ref = lt.locustfile
+    cm = await asyncio.to_thread(kube.get, "v1", "ConfigMap", lt.namespace, ref.config_map_name)
+    if cm is None:
+        return (f"the locustfile ConfigMap {ref.config_map_name!r} (spec.locustfile.configMapRef) "
+                f"does not exist in namespace {lt.namespace!r}")
+    if ref.key not in (cm.get("data") or {}):
+        return (f"the locustfile ConfigMap {ref.config_map_name!r} has no key {ref.key!r} "
+                f"(keys: {', '.join(sorted(cm.get('data') or {})) or 'none'})")
+    return ""
 
 
 class ChildRejected(Exception):
@@ -134,6 +152,12 @@ async def start_run(body, patch, memo: kopf.Memo, logger, retry: int, runtime, *
     if why:
         _fail_now(patch, st, "BaselineUnavailable", why, body)
         return
+    why = await _locustfile_problem(lt)
+    if why and retry == 0:  # perhaps applied together with the LoadTest: look once more
+        raise kopf.TemporaryError(why, delay=LOCUSTFILE_RETRY_S)
+    if why:
+        _fail_now(patch, st, "LocustfileMissing", why, body)
+        return
     settings: OperatorSettings = memo.settings
     try:
         waits = await _create_all(builders.build_children(lt, settings, baseline=baseline),
@@ -179,19 +203,30 @@ async def _run_of(body, memo: kopf.Memo):
     return memo.runs[uid]
 
 
-def _observe(ns: str, name: str, uid: str) -> status.Observed:
-    """This run's Jobs and their Pods; an earlier run's leftovers of the same names are not."""
-    def job(job_name: str) -> dict | None:
-        return ownership.ours_or_none(kube.get("batch/v1", "Job", ns, job_name), uid)
+def _observe(ns: str, name: str, uid: str, settings: OperatorSettings) -> status.Observed:
+    """This run's Jobs, their Pods and its PVC (an earlier run's leftovers of the same names
+    are not), and the Warning Events of those that have not started."""
+    def ours(api_version: str, kind: str, child: str) -> dict | None:
+        return ownership.ours_or_none(kube.get(api_version, kind, ns, child), uid)
 
-    master, workers, collector = (job(names.master(name)), job(names.workers(name)),
-                                  job(names.collector(name)))
+    master, workers, collector = (ours("batch/v1", "Job", names.master(name)),
+                                  ours("batch/v1", "Job", names.workers(name)),
+                                  ours("batch/v1", "Job", names.collector(name)))
     pods = kube.list_("v1", "Pod", ns, names.label_selector(name))
-    return status.Observed(
+    obs = status.Observed(
         master_job=master, master_pods=ownership.pods_of(master, pods),
         worker_job=workers, worker_pods=ownership.pods_of(workers, pods),
         collector_job=collector, collector_pods=ownership.pods_of(collector, pods),
-    )
+        results_pvc=None if settings.results_claim else ours(
+            "v1", "PersistentVolumeClaim", names.results(name)))
+    waiting = [p for p in obs.master_pods + obs.worker_pods + obs.collector_pods
+               if pod_start.needs_events(p)]
+    if obs.results_pvc and (obs.results_pvc.get("status") or {}).get("phase") == "Pending":
+        waiting.append(obs.results_pvc)
+    for obj in waiting:
+        obs.events += kube.list_("v1", "Event", ns, field_selector=(
+            f"involvedObject.uid={obj['metadata']['uid']}"))
+    return obs
 
 
 @kopf.timer(*RESOURCE, interval=SETTINGS.operator_interval,
@@ -206,10 +241,11 @@ async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     except (SpecError, ValueError, KeyError) as e:
         _fail_now(patch, st, "InvalidSpec", f"the run's stored spec is unusable: {e}", body)
         return
-    obs = await asyncio.to_thread(_observe, ns, name, body["metadata"]["uid"])
+    obs = await asyncio.to_thread(_observe, ns, name, body["metadata"]["uid"], memo.settings)
     step = status.advance(st, obs, status.now_utc(), workers=lt.workers,
                           deadline_s=lt.timeouts.deadline_s,
-                          workers_connect_s=lt.timeouts.workers_connect_s)
+                          workers_connect_s=lt.timeouts.workers_connect_s,
+                          pod_start_grace_s=memo.settings.pod_start_grace)
     if step is None:
         return
     later = []

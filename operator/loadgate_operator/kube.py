@@ -23,6 +23,7 @@ PATHS = {
     ("v1", "PersistentVolumeClaim"): "/api/v1/namespaces/{ns}/persistentvolumeclaims",
     ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
     ("v1", "Pod"): "/api/v1/namespaces/{ns}/pods",
+    ("v1", "Event"): "/api/v1/namespaces/{ns}/events",
     ("batch/v1", "Job"): "/apis/batch/v1/namespaces/{ns}/jobs",
     (names.API_VERSION, names.KIND): f"/apis/{names.API_VERSION}/namespaces/{{ns}}/{names.PLURAL}",
 }
@@ -89,9 +90,12 @@ def get(api_version: str, kind: str, namespace: str, name: str) -> dict | None:
         return None
 
 
-def list_(api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict]:
-    doc = request("GET", collection(api_version, kind, namespace),
-                  query={"labelSelector": label_selector})
+def list_(api_version: str, kind: str, namespace: str, label_selector: str = "", *,
+          field_selector: str = "") -> list[dict]:
+    query = {"labelSelector": label_selector}
+    if field_selector:
+        query["fieldSelector"] = field_selector
+    doc = request("GET", collection(api_version, kind, namespace), query=query)
     return list((doc or {}).get("items") or [])
 
 

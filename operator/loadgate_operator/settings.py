@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loadgate.spec import parse_duration
 
 PREFIX = "LOADGATE_"
 
@@ -30,6 +32,14 @@ class OperatorSettings(BaseSettings):
     # how often a running LoadTest looks at its Jobs and Pods (tests shorten it)
     operator_interval: float = Field(5.0, gt=0, description="seconds")
     watch_timeout: int = Field(300, gt=0, description="seconds a watch request stays open")
+    # a run whose pods cannot start (unschedulable, a mount or container config that keeps
+    # failing, its PVC unbound) fails once that lasted this long; image pull errors at once
+    pod_start_grace: float = Field(120.0, gt=0, description="seconds, or a duration: 2m")
+
+    @field_validator("pod_start_grace", mode="before")
+    @classmethod
+    def _duration(cls, value):
+        return parse_duration(value) if isinstance(value, str) else value
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+
+from loadgate_operator import pod_start
+from loadgate_operator.times import iso, now_utc, parse_time  # noqa: F401 (handlers: now_utc)
 
 PENDING, WAITING, RUNNING, COLLECTING = "Pending", "WaitingForTarget", "Running", "Collecting"
 SUCCEEDED, FAILED = "Succeeded", "Failed"
@@ -22,23 +25,6 @@ MAX_MESSAGE = 1024
 # whatever is left of the run's deadline; the operator gives up a little after the Job would.
 COLLECTOR_BUDGET_S = 300.0
 COLLECTOR_SLACK_S = 30.0
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def set_condition(conditions: list[dict] | None, type_: str, status: str, reason: str,
@@ -159,6 +145,8 @@ class Observed:
     worker_pods: list[dict] = field(default_factory=list)
     collector_job: dict | None = None
     collector_pods: list[dict] = field(default_factory=list)
+    results_pvc: dict | None = None                      # the run's own PVC (not a shared claim)
+    events: list[dict] = field(default_factory=list)     # Warning Events of pods/PVC not started
 
 
 @dataclass
@@ -342,8 +330,12 @@ def _out_of_time(status: dict, phase: str, now: datetime, deadline_s: float) -> 
     return None
 
 
+_START_CONDITION = {WAITING: "TargetReady", RUNNING: "WorkersConnected", COLLECTING: None}
+
+
 def advance(status: dict, obs: Observed, now: datetime, *, workers: int,
-            deadline_s: float, workers_connect_s: float) -> Step | None:
+            deadline_s: float, workers_connect_s: float,
+            pod_start_grace_s: float = 120.0) -> Step | None:
     """The next status from what the children show, or None when nothing changed."""
     phase = status.get("phase") or PENDING
     step = _PHASE_STEPS.get(phase)
@@ -352,6 +344,10 @@ def advance(status: dict, obs: Observed, now: datetime, *, workers: int,
     late = _out_of_time(status, phase, now, deadline_s)
     if late is not None:
         return late
+    stuck = pod_start.start_problem(obs.master_pods + obs.worker_pods + obs.collector_pods,
+                                    obs.results_pvc, obs.events, now, pod_start_grace_s)
+    if stuck is not None:
+        return fail(status, "PodStartFailed", stuck, now, condition=_START_CONDITION[phase])
     start = parse_time(status.get("startTime"))
     if phase in (WAITING, RUNNING):
         lost = _lost_jobs(status, obs, now)

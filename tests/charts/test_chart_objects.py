@@ -168,11 +168,12 @@ EXPECTED_RULES = {
     ("", "services"): ["get", "list", "watch", "create"],
     ("", "configmaps"): ["get", "list", "watch", "create"],
     ("", "persistentvolumeclaims"): ["get", "list", "watch", "create"],
-    ("", "events"): ["create", "patch"],
+    ("", "events"): ["list", "create", "patch"],
     ("events.k8s.io", "events"): ["create", "patch"],
 }
 OPERATOR_ENV = {"LOADGATE_RUNNER_IMAGE", "LOADGATE_IMAGE_PULL_POLICY", "LOADGATE_RESULTS_CLAIM",
-                "LOADGATE_STORAGE_CLASS", "LOADGATE_STORAGE_SIZE", "LOADGATE_ACCESS_MODE"}
+                "LOADGATE_STORAGE_CLASS", "LOADGATE_STORAGE_SIZE", "LOADGATE_ACCESS_MODE",
+                "LOADGATE_POD_START_GRACE"}
 
 
 def _rules(role: dict) -> dict:
@@ -259,6 +260,7 @@ def test_operator_env_defaults(operator_objs):
     assert env["LOADGATE_STORAGE_CLASS"] == ""
     assert env["LOADGATE_STORAGE_SIZE"] == "1Gi"
     assert env["LOADGATE_ACCESS_MODE"] == "ReadWriteOnce"
+    assert env["LOADGATE_POD_START_GRACE"] == "2m"
 
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -330,8 +332,13 @@ def test_operator_accepts_the_env_the_chart_renders(values):
     settings_mod = pytest.importorskip("loadgate_operator.settings")
     env = {e["name"]: e["value"] for e in
            _operator(docs(helm_template("loadgate", "loadgate", values=values)))["env"]}
+    fields = set(settings_mod.OperatorSettings.model_fields)
+    unknown = [k for k in env if k.startswith("LOADGATE_")
+               and k.removeprefix("LOADGATE_").lower() not in fields]
+    assert unknown == [], f"not OperatorSettings fields: {unknown}"
     s = settings_mod.OperatorSettings.from_env(env)
     assert s.runner_image == env["LOADGATE_RUNNER_IMAGE"]
+    assert s.pod_start_grace == 120
     assert s.results_claim == env["LOADGATE_RESULTS_CLAIM"]
     assert (s.storage_size, s.access_mode) == (env["LOADGATE_STORAGE_SIZE"],
                                                env["LOADGATE_ACCESS_MODE"])

@@ -9,5 +9,7 @@ from support.operator_process import operator_cluster
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with operator_cluster(tmp_path_factory.mktemp("kmock")) as em:
+    # a short pod start grace: the tests write pods that cannot start
+    with operator_cluster(tmp_path_factory.mktemp("kmock"),
+                          env={"LOADGATE_POD_START_GRACE": "3s"}) as em:
         yield em

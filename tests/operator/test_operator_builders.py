@@ -240,3 +240,8 @@ def test_settings_from_env():
     assert (s.operator_interval, s.watch_timeout, s.storage_size) == (0.5, 60, "1Gi")
     with pytest.raises(ValueError, match="LOADGATE_OPERATOR_INTERVAL"):
         OperatorSettings.from_env({"LOADGATE_OPERATOR_INTERVAL": "0"})
+    # durations as the chart writes them
+    assert OperatorSettings().pod_start_grace == 120
+    assert OperatorSettings.from_env({"LOADGATE_POD_START_GRACE": "1m30s"}).pod_start_grace == 90
+    with pytest.raises(ValueError, match="LOADGATE_POD_START_GRACE"):
+        OperatorSettings.from_env({"LOADGATE_POD_START_GRACE": "soon"})

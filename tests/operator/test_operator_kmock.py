@@ -14,7 +14,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from loadgate_operator import kube, names
-from support.kube_controllers import GarbageCollector, complete_job, job_pod, ttl_sweep
+from support.kube_controllers import (
+    GarbageCollector,
+    complete_job,
+    job_pod,
+    ttl_sweep,
+    waiting,
+)
 from support.loadtests import loadtest_doc
 from support.locust_runs import copy_results
 from support.operator_process import NS
@@ -93,6 +99,17 @@ def status_time(offset_s: float) -> str:
     """An RFC 3339 time `offset_s` from now, as the API server writes them."""
     t = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def warning_event(obj: dict, reason: str, message: str) -> None:
+    """A Warning Event about `obj`, as a controller or the kubelet posts it."""
+    meta = obj["metadata"]
+    kube.request("POST", kube.collection("v1", "Event", NS), body={
+        "apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": reason,
+        "message": message, "metadata": {"name": f"{meta['name']}.{time.time_ns()}"},
+        "involvedObject": {"kind": obj["kind"], "name": meta["name"], "namespace": NS,
+                           "uid": meta["uid"]},
+        "firstTimestamp": status_time(0), "lastTimestamp": status_time(0), "count": 1})
 
 
 def events_for(name: str) -> list[dict]:
@@ -219,6 +236,47 @@ def test_ttl_cannot_eat_a_result(cluster, collector_messages):
     assert kube.get("batch/v1", "Job", NS, names.collector("brief")) is None
     assert status_of("brief")["verdict"] == "Pass"
     delete_lt("brief")
+
+
+def test_image_pull_backoff_fails_the_run_at_once(cluster):
+    """The kubelet already retried the pull once: no grace (printed: how long it takes)."""
+    create_lt(loadtest("nopull"))
+    wait_phase("nopull", "WaitingForTarget")
+    t0 = time.monotonic()
+    pod = make_pod("nopull", "master", {"initContainerStatuses": [waiting(
+        "wait-for-target", "ImagePullBackOff",
+        'Back-off pulling image "registry.test/loadgate:1.0"')]})
+    st = wait_phase("nopull", "Failed")
+    print(f"\npod in ImagePullBackOff -> LoadTest Failed: {time.monotonic() - t0:.2f}s")
+    assert st["verdict"] == "Error" and st["reason"] == (
+        f"pod {pod['metadata']['name']} cannot start: container wait-for-target: "
+        'ImagePullBackOff: Back-off pulling image "registry.test/loadgate:1.0"')
+    assert [c["reason"] for c in st["conditions"] if c["type"] == "TargetReady"] == [
+        "PodStartFailed"]
+    delete_lt("nopull")
+
+
+def test_results_volume_that_never_binds_fails_after_the_grace(cluster):
+    """A PVC left Pending (here: its StorageClass does not exist) ends the run once that
+    lasted LOADGATE_POD_START_GRACE (3s in these tests), with the provisioner's Event."""
+    create_lt(loadtest("unbound"))
+    wait_phase("unbound", "WaitingForTarget")
+    pvc = kube.patch("v1", "PersistentVolumeClaim", NS, names.results("unbound"),
+                     {"status": {"phase": "Pending"}}, subresource="status")
+    warning_event(pvc, "ProvisioningFailed", 'storageclass.storage.k8s.io "fast" not found')
+    st = wait_phase("unbound", "Failed", timeout=30)
+    assert st["reason"] == ("the results PVC unbound-results is still Pending after 3s: "
+                            'ProvisioningFailed: storageclass.storage.k8s.io "fast" not found')
+    delete_lt("unbound")
+
+
+def test_missing_locustfile_configmap_fails_after_one_retry(cluster):
+    create_lt(loadtest("nolf", locustfile={"configMapRef": {"name": "absent-lf"}}))
+    st = wait_phase("nolf", "Failed", timeout=30)
+    assert st["reason"] == ("the locustfile ConfigMap 'absent-lf' (spec.locustfile."
+                            "configMapRef) does not exist in namespace 'lg'")
+    assert children("nolf") == []  # no pod left waiting in ContainerCreating for ever
+    delete_lt("nolf")
 
 
 def test_liveness_endpoint(cluster):

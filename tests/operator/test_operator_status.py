@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
+from loadgate_operator import pod_start
 from loadgate_operator import status as st
 from loadgate_operator.collect import trim
 
@@ -154,6 +156,81 @@ def test_collector_has_its_own_budget_after_the_load():
     late = apply(s, st.advance(s, obs, at(599 + 331), **KW))
     assert (late["phase"], late["verdict"]) == ("Failed", "Error")
     assert late["reason"] == "the collector gave no verdict within 300s"
+
+
+def pod(name="r-master-a1", created=0, phase="Pending", **status) -> dict:
+    return {"metadata": {"name": name, "uid": f"uid-{name}", "creationTimestamp": st.iso(at(created))},
+            "status": {"phase": phase, **status}}
+
+
+def waiting_in(container: str, reason: str, message: str = "", init: bool = False) -> dict:
+    key = "initContainerStatuses" if init else "containerStatuses"
+    return {key: [{"name": container, "state": {"waiting": {"reason": reason,
+                                                            "message": message}}}]}
+
+
+def warning(obj: dict, reason: str, message: str) -> dict:
+    return {"type": "Warning", "reason": reason, "message": message,
+            "involvedObject": {"uid": obj["metadata"]["uid"]}, "lastTimestamp": st.iso(at(1))}
+
+
+UNSCHEDULABLE = {"conditions": [{"type": "PodScheduled", "status": "False",
+                                 "reason": "Unschedulable", "lastTransitionTime": st.iso(at(0)),
+                                 "message": "0/3 nodes are available: 3 Insufficient cpu."}]}
+MOUNTING = {"conditions": [{"type": "PodScheduled", "status": "True"}],
+            **waiting_in("master", "ContainerCreating")}
+PULL_BACKOFF = waiting_in("wait-for-target", "ImagePullBackOff",
+                          'Back-off pulling image "r/x:1"', init=True)
+
+
+@pytest.mark.parametrize(("status", "events", "early", "late", "expected"), [
+    (PULL_BACKOFF, [], 1, 1, 'container wait-for-target: ImagePullBackOff: Back-off pulling '
+                             'image "r/x:1"'),
+    (waiting_in("master", "InvalidImageName"), [], 1, 1, "InvalidImageName"),
+    (waiting_in("master", "ErrImagePull", "not found"), [], 5, 31, "ErrImagePull: not found"),
+    (UNSCHEDULABLE, [], 119, 121, "could not be scheduled for 120s: 0/3 nodes are available"),
+    (waiting_in("master", "CreateContainerConfigError", 'secret "k" not found'), [], 60, 121,
+     'CreateContainerConfigError: secret "k" not found'),
+    (MOUNTING, ["FailedMount"], 60, 121, 'FailedMount: MountVolume.SetUp failed for volume '
+                                         '"locustfile" : configmap "lf" not found'),
+    (MOUNTING, [], 60, 10_000, None),  # a large image still pulling: not stuck
+    (waiting_in("master", "ContainerCreating"), [], 1, 10_000, None),
+])
+def test_pods_that_cannot_start(status, events, early, late, expected):
+    p = pod(**status)
+    evs = [warning(p, r, 'MountVolume.SetUp failed for volume "locustfile" : configmap "lf" '
+                         'not found') for r in events]
+    assert pod_start.pod_problem(p, evs, at(early), 120) is None or early == late
+    why = pod_start.pod_problem(p, evs, at(late), 120)
+    if expected is None:
+        assert why is None
+    else:
+        assert why.startswith("pod r-master-a1 ") and expected in why, why
+    assert pod_start.pod_problem(pod(phase="Running", **status), evs, at(late), 120) is None
+
+
+def test_results_pvc_never_bound():
+    pvc = {"metadata": {"name": "r-results", "uid": "u-pvc",
+                        "creationTimestamp": st.iso(at(0))},
+           "spec": {"storageClassName": "fast"}, "status": {"phase": "Pending"}}
+    assert pod_start.pvc_problem(pvc, [], at(100), 120) is None
+    assert pod_start.pvc_problem(pvc, [], at(121), 120) == (
+        "the results PVC r-results is still Pending after 120s: no volume was bound "
+        "(storage class fast)")
+    ev = warning(pvc, "ProvisioningFailed", 'storageclass.storage.k8s.io "fast" not found')
+    assert pod_start.pvc_problem(pvc, [ev], at(121), 120).endswith(
+        'ProvisioningFailed: storageclass.storage.k8s.io "fast" not found')
+    assert pod_start.pvc_problem({**pvc, "status": {"phase": "Bound"}}, [], at(999), 120) is None
+
+
+def test_stuck_pod_fails_the_run_with_its_cause():
+    s = waiting()
+    obs = st.Observed(master_job=job(active=1), master_pods=[pod(**PULL_BACKOFF)])
+    s = apply(s, st.advance(s, obs, at(2), **KW))
+    assert (s["phase"], s["verdict"]) == ("Failed", "Error")
+    assert s["reason"].startswith("pod r-master-a1 cannot start: container wait-for-target: "
+                                  "ImagePullBackOff")
+    assert conds(s)["TargetReady"] == ("False", "PodStartFailed")
 
 
 def test_unusable_collector_output():

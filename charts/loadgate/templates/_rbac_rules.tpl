@@ -29,10 +29,11 @@ ClusterRole (all namespaces) and the per-namespace Roles (watchNamespaces).
 - apiGroups: [""]
   resources: ["services", "configmaps", "persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "create"]
-# Events on the LoadTest (kopf posts core/v1 events; patch folds repeats into a count)
+# Events on the LoadTest (kopf posts core/v1 events; patch folds repeats into a count); list:
+# why a run's pod or PVC cannot start (FailedMount, ProvisioningFailed)
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["list", "create", "patch"]
 # the same Events through events.k8s.io/v1, which newer kubernetes clients use
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
