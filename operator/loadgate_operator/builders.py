@@ -57,6 +57,16 @@ RESOURCES = {
     "wait": {"requests": {"cpu": "10m", "memory": "64Mi"},
              "limits": {"cpu": "200m", "memory": "128Mi"}},
 }
+# a pod evicted or preempted fails its Job with reason PodFailurePolicy naming DisruptionTarget
+# (status: Disrupted), not a bare BackoffLimitExceeded
+POD_FAILURE_POLICY = {"rules": [{"action": "FailJob", "onPodConditions": [
+    {"type": "DisruptionTarget", "status": "True"}]}]}
+# settings.disable_mesh_sidecars: Istio (label) and Linkerd (annotation) inject no proxy
+MESH_LABELS = {"sidecar.istio.io/inject": "false"}
+MESH_ANNOTATIONS = {"linkerd.io/inject": "disabled"}
+# settings.prevent_eviction: the cluster autoscaler and Karpenter leave a running test alone
+NO_EVICTION_ANNOTATIONS = {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+                           "karpenter.sh/do-not-disrupt": "true"}
 ENV = [
     {"name": CONFIG_ENV, "value": f"{CONFIG_DIR}/{RUNTIME_FILE}"},
     {"name": "HOME", "value": "/tmp"},
@@ -160,7 +170,8 @@ def _container(name: str, settings: OperatorSettings, command: list[str], *, mou
          "imagePullPolicy": settings.image_pull_policy, "command": command,
          "env": [dict(e) for e in ENV], "volumeMounts": mounts,
          "resources": resources, "securityContext": CONTAINER_SECURITY,
-         "terminationMessagePolicy": "File"}
+         # a crash shows its last log lines in the status reason; a written message wins
+         "terminationMessagePolicy": "FallbackToLogsOnError"}
     if ports:
         c["ports"] = ports
     return c
@@ -177,17 +188,33 @@ def run_job_deadline_s(lt) -> int:
     return math.ceil(max(locust, lt.timeouts.deadline_s) + JOB_EXIT_GRACE_S)
 
 
-def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1,
-         deadline_s: float | None = None) -> dict:
+def pod_metadata(lt, component: str, settings: OperatorSettings) -> dict:
+    """Labels and annotations of a Job's pods: ours, the mesh and eviction opt-outs."""
+    labels = dict(MESH_LABELS) if settings.disable_mesh_sidecars else {}
+    labels.update(names.labels(lt.name, component))
+    annotations = {}
+    if settings.disable_mesh_sidecars:
+        annotations.update(MESH_ANNOTATIONS)
+    if settings.prevent_eviction:
+        annotations.update(NO_EVICTION_ANNOTATIONS)
+    meta = {"labels": labels}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def _job(lt, settings: OperatorSettings, name: str, component: str, pod_spec: dict, *,
+         parallelism: int = 1, deadline_s: float | None = None) -> dict:
     spec = {
         "backoffLimit": 0,
+        "podFailurePolicy": POD_FAILURE_POLICY,
         "parallelism": parallelism,
         "completions": parallelism,
         # no ttlSecondsAfterFinished: it is set once the run has its verdict (a Job deleted
         # before its outcome is read would lose it)
         "activeDeadlineSeconds": math.ceil(deadline_s or run_job_deadline_s(lt)),
         "template": {
-            "metadata": {"labels": names.labels(lt.name, component)},
+            "metadata": pod_metadata(lt, component, settings),
             "spec": {
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
@@ -218,7 +245,7 @@ def build_master_job(lt, settings: OperatorSettings) -> dict:
                         mounts=_mounts(lt, settings, results=True),
                         resources=RESOURCES["master"],
                         ports=[{"name": "locust", "containerPort": MASTER_PORT}])
-    return _job(lt, names.master(lt.name), "master", {
+    return _job(lt, settings, names.master(lt.name), "master", {
         "initContainers": [wait], "containers": [master],
         "volumes": _volumes(lt, settings, results=True)})
 
@@ -229,7 +256,7 @@ def build_worker_job(lt, settings: OperatorSettings) -> dict:
     worker = _container("worker", settings, ["locust", *args],
                         mounts=_mounts(lt, settings, results=False),
                         resources=RESOURCES["workers"])
-    return _job(lt, names.workers(lt.name), "workers", {
+    return _job(lt, settings, names.workers(lt.name), "workers", {
         "containers": [worker], "volumes": _volumes(lt, settings, results=False)},
         parallelism=lt.workers)
 
@@ -242,7 +269,7 @@ def build_collector_job(lt, settings: OperatorSettings, *, with_baseline: bool =
     collector = _container("collector", settings, cmd,
                            mounts=_mounts(lt, settings, results=True),
                            resources=RESOURCES["collector"])
-    return _job(lt, names.collector(lt.name), "collector", {
+    return _job(lt, settings, names.collector(lt.name), "collector", {
         "containers": [collector], "volumes": _volumes(lt, settings, results=True)},
         deadline_s=COLLECTOR_BUDGET_S)
 

@@ -35,6 +35,10 @@ class OperatorSettings(BaseSettings):
     # a run whose pods cannot start (unschedulable, a mount or container config that keeps
     # failing, its PVC unbound) fails once that lasted this long; image pull errors at once
     pod_start_grace: float = Field(120.0, gt=0, description="seconds, or a duration: 2m")
+    # keep service-mesh sidecars out of the Jobs' pods (a sidecar that never exits keeps a Job
+    # from completing, and proxies the load) and keep cluster autoscalers from evicting them
+    disable_mesh_sidecars: bool = True
+    prevent_eviction: bool = True
 
     @field_validator("pod_start_grace", mode="before")
     @classmethod

@@ -78,6 +78,38 @@ def job_failure_message(job: dict | None) -> str:
     return "the Job failed"
 
 
+MAX_OUTPUT = 800  # of a crashed container's last output, in a reason
+
+
+def disruption(pods: list[dict]) -> str | None:
+    """A pod evicted or preempted (its DisruptionTarget condition), as one sentence."""
+    for pod in pods:
+        for c in (pod.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "DisruptionTarget" and c.get("status") == "True":
+                detail = f": {c['message']}" if c.get("message") else ""
+                return (f"pod {(pod.get('metadata') or {}).get('name')} was disrupted "
+                        f"({c.get('reason') or 'DisruptionTarget'}{detail})")
+    return None
+
+
+def job_failure(job: dict | None, pods: list[dict], container: str) -> tuple[str | None, str]:
+    """Why a Job failed: ("Disrupted", why) for an evicted or preempted pod (the Job's
+    podFailurePolicy names DisruptionTarget), else (None, the Job's reason plus the crashed
+    container's last output: its termination message, or its last log lines through
+    terminationMessagePolicy FallbackToLogsOnError)."""
+    message = job_failure_message(job)
+    disrupted = disruption(pods)
+    if disrupted or "DisruptionTarget" in message:
+        return "Disrupted", f"{disrupted or message}; a disrupted run has no verdict, run it again"
+    out = termination_message(pods, container)
+    if out and out.strip():
+        text = out.strip()
+        if len(text) > MAX_OUTPUT:
+            text = "…" + text[-MAX_OUTPUT:]
+        message += f"; its last output: {text}"
+    return None, message
+
+
 def _terminated(cs: dict) -> dict | None:
     return ((cs or {}).get("state") or {}).get("terminated")
 
@@ -222,8 +254,8 @@ def _lost_jobs(status: dict, obs: Observed, now: datetime) -> Step | None:
     if obs.master_job is None:
         return fail(status, "MasterMissing", "the master Job disappeared", now)
     if job_state(obs.worker_job) == "failed":
-        return fail(status, "WorkersFailed",
-                    f"the worker Job failed: {job_failure_message(obs.worker_job)}", now,
+        code, why = job_failure(obs.worker_job, obs.worker_pods, "worker")
+        return fail(status, code or "WorkersFailed", f"the worker Job failed: {why}", now,
                     condition="WorkersConnected")
     return None
 
@@ -232,6 +264,10 @@ def _waiting(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
     """WaitingForTarget: the master's init container waits for the target's health."""
     master = job_state(obs.master_job)
     state, msg = init_state(obs.master_pods)
+    if master == "failed" and disruption(obs.master_pods):
+        _, why = job_failure(obs.master_job, obs.master_pods, "master")
+        return fail(status, "Disrupted", f"the Locust master failed: {why}", now,
+                    condition="TargetReady")
     if state == "failed" or (master == "failed" and state != "ready"):
         text = msg or job_failure_message(obs.master_job)
         return fail(status, "TargetNotReady", f"the target never became ready: {text}", now,
@@ -253,8 +289,8 @@ def _running(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
     wc = get_condition(status, "WorkersConnected") or {}
     ready = ready_count(obs.worker_job, obs.worker_pods)
     if master == "failed":
-        return fail(status, "MasterFailed",
-                    f"the Locust master failed: {job_failure_message(obs.master_job)}", now,
+        code, why = job_failure(obs.master_job, obs.master_pods, "master")
+        return fail(status, code or "MasterFailed", f"the Locust master failed: {why}", now,
                     condition="LoadCompleted")
     if master == "complete":
         conds = set_condition(conds, "LoadCompleted", "True", "MasterCompleted",
@@ -293,7 +329,10 @@ def _collecting(status: dict, obs: Observed, now: datetime, run: _Run) -> Step |
     summary, why = parse_collector_message(message)
     if summary is None:
         if collector == "failed":
-            why = f"the collector Job failed ({job_failure_message(obs.collector_job)}); {why}"
+            code, failure = job_failure(obs.collector_job, obs.collector_pods, "collector")
+            if code:
+                return fail(status, code, f"the collector failed: {failure}", now)
+            why = f"the collector Job failed ({failure}); {why}"
         elif collector == "complete" and not obs.collector_pods:
             return None  # pod not observed yet
         return fail(status, "CollectorOutputUnusable", why, now)

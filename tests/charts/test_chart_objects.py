@@ -173,7 +173,8 @@ EXPECTED_RULES = {
 }
 OPERATOR_ENV = {"LOADGATE_RUNNER_IMAGE", "LOADGATE_IMAGE_PULL_POLICY", "LOADGATE_RESULTS_CLAIM",
                 "LOADGATE_STORAGE_CLASS", "LOADGATE_STORAGE_SIZE", "LOADGATE_ACCESS_MODE",
-                "LOADGATE_POD_START_GRACE"}
+                "LOADGATE_POD_START_GRACE", "LOADGATE_DISABLE_MESH_SIDECARS",
+                "LOADGATE_PREVENT_EVICTION"}
 
 
 def _rules(role: dict) -> dict:
@@ -261,6 +262,7 @@ def test_operator_env_defaults(operator_objs):
     assert env["LOADGATE_STORAGE_SIZE"] == "1Gi"
     assert env["LOADGATE_ACCESS_MODE"] == "ReadWriteOnce"
     assert env["LOADGATE_POD_START_GRACE"] == "2m"
+    assert env["LOADGATE_DISABLE_MESH_SIDECARS"] == env["LOADGATE_PREVENT_EVICTION"] == "true"
 
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -339,6 +341,7 @@ def test_operator_accepts_the_env_the_chart_renders(values):
     s = settings_mod.OperatorSettings.from_env(env)
     assert s.runner_image == env["LOADGATE_RUNNER_IMAGE"]
     assert s.pod_start_grace == 120
+    assert s.disable_mesh_sidecars and s.prevent_eviction
     assert s.results_claim == env["LOADGATE_RESULTS_CLAIM"]
     assert (s.storage_size, s.access_mode) == (env["LOADGATE_STORAGE_SIZE"],
                                                env["LOADGATE_ACCESS_MODE"])

@@ -51,14 +51,24 @@ ENV = [{"name": "LOADGATE_CONFIG", "value": "/config/loadtest.json"},
        {"name": "PYTHONUNBUFFERED", "value": "1"}]
 
 
+POD_ANNOTATIONS = {"linkerd.io/inject": "disabled",
+                   "cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+                   "karpenter.sh/do-not-disrupt": "true"}
+DISRUPTED = {"rules": [{"action": "FailJob", "onPodConditions": [
+    {"type": "DisruptionTarget", "status": "True"}]}]}
+
+
 def job(name, component, pod_spec, parallelism=1, lt_name="ramp"):
     # the run's deadline (20m) + a minute for Locust to exit; the collector has its own 5m
     deadline = 300 if component == "collector" else 1260
+    pod_labels = {"sidecar.istio.io/inject": "false", **labels(component, lt_name)}
     return {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": name, "namespace": "perf", "labels": labels(component, lt_name)},
-            "spec": {"backoffLimit": 0, "parallelism": parallelism, "completions": parallelism,
+            "spec": {"backoffLimit": 0, "podFailurePolicy": DISRUPTED,
+                     "parallelism": parallelism, "completions": parallelism,
                      "activeDeadlineSeconds": deadline,  # no TTL before the verdict
-                     "template": {"metadata": {"labels": labels(component, lt_name)}, "spec": {
+                     "template": {"metadata": {"labels": pod_labels,
+                                               "annotations": POD_ANNOTATIONS}, "spec": {
                          "restartPolicy": "Never", "automountServiceAccountToken": False,
                          "enableServiceLinks": False, "securityContext": POD_SEC,
                          **pod_spec}}}}
@@ -68,7 +78,7 @@ def container(name, command, mounts, resources, settings=SETTINGS, **extra):
     return {"name": name, "image": settings.runner_image,
             "imagePullPolicy": settings.image_pull_policy, "command": command, "env": ENV,
             "volumeMounts": mounts, "resources": resources, "securityContext": CTR_SEC,
-            "terminationMessagePolicy": "File", **extra}
+            "terminationMessagePolicy": "FallbackToLogsOnError", **extra}
 
 
 CONFIG_MOUNT = {"name": "config", "mountPath": "/config", "readOnly": True}
@@ -199,6 +209,17 @@ def test_children_in_creation_order_with_standard_labels():
         ("Service", "ramp-master"), ("Job", "ramp-master")]  # workers: once the master runs
     for c in kids:
         assert c["metadata"]["labels"]["loadgate.dev/loadtest"] == "ramp"
+
+
+def test_mesh_and_eviction_opt_outs_can_be_turned_off():
+    plain = OperatorSettings(disable_mesh_sidecars=False, prevent_eviction=False)
+    for j in (builders.build_master_job(parse(doc()), plain),
+              builders.build_collector_job(parse(doc()), plain)):
+        meta = j["spec"]["template"]["metadata"]
+        assert meta == {"labels": j["metadata"]["labels"]}
+    only_mesh = OperatorSettings(prevent_eviction=False)
+    meta = builders.build_worker_job(parse(doc()), only_mesh)["spec"]["template"]["metadata"]
+    assert meta["annotations"] == {"linkerd.io/inject": "disabled"}
 
 
 def test_job_deadlines_never_cut_locust_short():

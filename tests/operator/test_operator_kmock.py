@@ -17,7 +17,10 @@ from loadgate_operator import kube, names
 from support.kube_controllers import (
     GarbageCollector,
     complete_job,
+    evict,
+    fail_job_by_policy,
     job_pod,
+    running,
     ttl_sweep,
     waiting,
 )
@@ -277,6 +280,27 @@ def test_missing_locustfile_configmap_fails_after_one_retry(cluster):
                             "configMapRef) does not exist in namespace 'lg'")
     assert children("nolf") == []  # no pod left waiting in ContainerCreating for ever
     delete_lt("nolf")
+
+
+def test_evicted_worker_ends_the_run_as_disrupted(cluster):
+    """An eviction (DisruptionTarget) fails the worker Job through its podFailurePolicy, and
+    the run says so, instead of a bare BackoffLimitExceeded."""
+    create_lt(loadtest("evicted"))
+    wait_phase("evicted", "WaitingForTarget")
+    target_ready("evicted")
+    wait_phase("evicted", "Running")
+    workers_ready("evicted")
+    pod = make_pod("evicted", "workers", {"phase": "Running",
+                                          "containerStatuses": [running("worker")]})
+    pod = evict(pod)
+    fail_job_by_policy(NS, names.workers("evicted"), pod)
+    st = wait_phase("evicted", "Failed")
+    assert st["reason"].startswith(
+        f"the worker Job failed: pod {pod['metadata']['name']} was disrupted "
+        "(EvictionByEvictionAPI: Eviction API: evicting)")
+    assert [c["reason"] for c in st["conditions"] if c["type"] == "WorkersConnected"] == [
+        "Disrupted"]
+    delete_lt("evicted")
 
 
 def test_liveness_endpoint(cluster):

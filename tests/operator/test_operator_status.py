@@ -233,6 +233,43 @@ def test_stuck_pod_fails_the_run_with_its_cause():
     assert conds(s)["TargetReady"] == ("False", "PodStartFailed")
 
 
+def test_evicted_pod_is_disrupted_not_a_bare_job_failure():
+    running = {**waiting(), "phase": "Running"}
+    evicted = {"metadata": {"name": "r-workers-x"}, "status": {"phase": "Failed", "conditions": [
+        {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+         "message": "Preempted in order to admit critical pod"}]}}
+    by_policy = failed("PodFailurePolicy")
+    by_policy["status"]["conditions"][0]["message"] = (
+        "Pod lg/r-workers-x has condition DisruptionTarget matching FailJob rule at index 0")
+    obs = st.Observed(master_job=job(active=1), worker_job=by_policy, worker_pods=[evicted])
+    s = apply(running, st.advance(running, obs, at(5), **KW))
+    assert (s["phase"], s["verdict"]) == ("Failed", "Error")
+    assert s["reason"].startswith("the worker Job failed: pod r-workers-x was disrupted "
+                                  "(PreemptionByScheduler: Preempted in order to admit")
+    assert conds(s)["WorkersConnected"] == ("False", "Disrupted")
+    obs.worker_pods = []  # the pod already gone: the Job's reason says it
+    s = apply(running, st.advance(running, obs, at(5), **KW))
+    assert conds(s)["WorkersConnected"] == ("False", "Disrupted")
+    assert "has condition DisruptionTarget" in s["reason"]
+
+
+def test_crash_shows_its_last_output():
+    """terminationMessagePolicy FallbackToLogsOnError: a crashed container's last log lines
+    are its termination message, and the reason carries them."""
+    running = {**waiting(), "phase": "Running"}
+    crashed = {"metadata": {"name": "r-master-a"}, "status": {"phase": "Failed",
+               "containerStatuses": [{"name": "master", "state": {"terminated": {
+                   "exitCode": 1, "message": "Traceback (most recent call last):\n"
+                                             "ModuleNotFoundError: No module named 'lxml'\n"}}}]}}
+    obs = st.Observed(master_job=failed(), master_pods=[crashed], worker_job=job(active=2))
+    s = apply(running, st.advance(running, obs, at(5), **KW))
+    assert s["reason"] == (
+        "the Locust master failed: BackoffLimitExceeded: Job has reached the specified backoff "
+        "limit; its last output: Traceback (most recent call last):\n"
+        "ModuleNotFoundError: No module named 'lxml'")
+    assert conds(s)["LoadCompleted"] == ("False", "MasterFailed")
+
+
 def test_unusable_collector_output():
     collecting = {**waiting(), "phase": "Collecting"}
     for message, why in (("", "without a termination message"), ("{oops", "not JSON"),
