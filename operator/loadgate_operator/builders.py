@@ -12,6 +12,7 @@ Owner references are added by the handler (kopf.adopt), not here.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -50,7 +51,9 @@ CONTAINER_SECURITY = {
 RESOURCES = {
     "master": {"requests": {"cpu": "200m", "memory": "256Mi"},
                "limits": {"cpu": "1", "memory": "512Mi"}},
-    "workers": {"requests": {"cpu": "500m", "memory": "256Mi"},
+    # requests = limits: a worker throttled below its limit on a busy node would read as a
+    # healthy generator (the Invalid guard), so each gets its core for sure (Guaranteed QoS)
+    "workers": {"requests": {"cpu": "1", "memory": "512Mi"},
                 "limits": {"cpu": "1", "memory": "512Mi"}},
     "collector": {"requests": {"cpu": "100m", "memory": "256Mi"},
                   "limits": {"cpu": "1", "memory": "1Gi"}},
@@ -188,19 +191,44 @@ def run_job_deadline_s(lt) -> int:
     return math.ceil(max(locust, lt.timeouts.deadline_s) + JOB_EXIT_GRACE_S)
 
 
+def resources(settings: OperatorSettings, component: str) -> dict:
+    """A component's requests/limits: the operator setting's, else the default."""
+    return copy.deepcopy(settings.resources.get(component) or RESOURCES[component])
+
+
 def pod_metadata(lt, component: str, settings: OperatorSettings) -> dict:
-    """Labels and annotations of a Job's pods: ours, the mesh and eviction opt-outs."""
+    """Labels and annotations of a Job's pods: the mesh and eviction opt-outs, the configured
+    extra ones, and ours (which win: the Service and the operator select by them)."""
     labels = dict(MESH_LABELS) if settings.disable_mesh_sidecars else {}
+    labels.update(settings.pod_labels)
     labels.update(names.labels(lt.name, component))
     annotations = {}
     if settings.disable_mesh_sidecars:
         annotations.update(MESH_ANNOTATIONS)
     if settings.prevent_eviction:
         annotations.update(NO_EVICTION_ANNOTATIONS)
+    annotations.update(settings.pod_annotations)
     meta = {"labels": labels}
     if annotations:
         meta["annotations"] = annotations
     return meta
+
+
+def scheduling(settings: OperatorSettings) -> dict:
+    """What the cluster needs of every pod, as configured: pull secrets, service account,
+    node selection, tolerations, affinity (only the fields that are set)."""
+    spec: dict = {}
+    if settings.service_account_name:
+        spec["serviceAccountName"] = settings.service_account_name
+    if settings.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in settings.image_pull_secrets]
+    if settings.node_selector:
+        spec["nodeSelector"] = dict(settings.node_selector)
+    if settings.tolerations:
+        spec["tolerations"] = copy.deepcopy(settings.tolerations)
+    if settings.affinity:
+        spec["affinity"] = copy.deepcopy(settings.affinity)
+    return spec
 
 
 def _job(lt, settings: OperatorSettings, name: str, component: str, pod_spec: dict, *,
@@ -220,6 +248,7 @@ def _job(lt, settings: OperatorSettings, name: str, component: str, pod_spec: di
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
                 "securityContext": POD_SECURITY,
+                **scheduling(settings),
                 **pod_spec,
             },
         },
@@ -240,10 +269,10 @@ def build_master_job(lt, settings: OperatorSettings) -> dict:
         "wait-for-target", settings,
         ["python", "-m", "loadgate.runner.ready", health_url(lt),
          "--timeout", str(math.ceil(lt.target.ready_timeout_s))],
-        mounts=[{"name": "tmp", "mountPath": "/tmp"}], resources=RESOURCES["wait"])
+        mounts=[{"name": "tmp", "mountPath": "/tmp"}], resources=resources(settings, "wait"))
     master = _container("master", settings, ["locust", *args],
                         mounts=_mounts(lt, settings, results=True),
-                        resources=RESOURCES["master"],
+                        resources=resources(settings, "master"),
                         ports=[{"name": "locust", "containerPort": MASTER_PORT}])
     return _job(lt, settings, names.master(lt.name), "master", {
         "initContainers": [wait], "containers": [master],
@@ -255,7 +284,7 @@ def build_worker_job(lt, settings: OperatorSettings) -> dict:
                        master_port=MASTER_PORT, loadgen_dir=CONFIG_DIR)
     worker = _container("worker", settings, ["locust", *args],
                         mounts=_mounts(lt, settings, results=False),
-                        resources=RESOURCES["workers"])
+                        resources=resources(settings, "workers"))
     return _job(lt, settings, names.workers(lt.name), "workers", {
         "containers": [worker], "volumes": _volumes(lt, settings, results=False)},
         parallelism=lt.workers)
@@ -268,7 +297,7 @@ def build_collector_job(lt, settings: OperatorSettings, *, with_baseline: bool =
         cmd += ["--baseline", f"{CONFIG_DIR}/baseline.json"]
     collector = _container("collector", settings, cmd,
                            mounts=_mounts(lt, settings, results=True),
-                           resources=RESOURCES["collector"])
+                           resources=resources(settings, "collector"))
     return _job(lt, settings, names.collector(lt.name), "collector", {
         "containers": [collector], "volumes": _volumes(lt, settings, results=True)},
         deadline_s=COLLECTOR_BUDGET_S)

