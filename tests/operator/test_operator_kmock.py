@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from loadgate_operator import kube, names
+from support.kmock_emulator import Fault
 from support.kube_controllers import (
     GarbageCollector,
     complete_job,
@@ -120,9 +121,10 @@ def events_for(name: str) -> list[dict]:
     return [e for e in evs if (e.get("involvedObject") or {}).get("name") == name]
 
 
-def loadgate_wait(cluster, name: str, timeout: str) -> subprocess.CompletedProcess:
+def loadgate_wait(cluster, name: str, timeout: str,
+                  user: str = "test") -> subprocess.CompletedProcess:
     import os
-    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig))
+    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig_for(user)))
     return subprocess.run([sys.executable, "-m", "loadgate", "wait", name, "-n", NS,
                            "--timeout", timeout], env=env, capture_output=True, text=True,
                           timeout=60)
@@ -301,6 +303,33 @@ def test_evicted_worker_ends_the_run_as_disrupted(cluster):
     assert [c["reason"] for c in st["conditions"] if c["type"] == "WorkersConnected"] == [
         "Disrupted"]
     delete_lt("evicted")
+
+
+def test_wait_rides_out_a_flaky_api_server(cluster):
+    """5xx, 429 and dropped connections are retried with backoff: the verdict decides."""
+    wait_phase("smoke", "Succeeded")  # Pass, from test_pass_run_end_to_end
+    fault = Fault("flaky", "/loadtests/smoke",
+                  [503, 429, "reset", "reset", "reset", "reset", 500])
+    cluster.emulator.faults.append(fault)
+    proc = loadgate_wait(cluster, "smoke", "60s", user="flaky")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert fault.served == 7 and "verdict Pass" in proc.stdout
+    assert "reading the LoadTest failed (503 Service Unavailable); retrying" in proc.stdout
+    assert "reading the LoadTest failed (no answer: ProtocolError" in proc.stdout  # resets
+
+
+def test_wait_never_says_fail_for_an_api_it_cannot_read(cluster):
+    """Exit 1 would roll back an Argo Rollouts analysis: a persistent API error is 2."""
+    cluster.emulator.faults.append(Fault("denied", "/loadtests/", forever=403))
+    t0 = time.monotonic()
+    proc = loadgate_wait(cluster, "smoke", "60s", user="denied")
+    assert proc.returncode == 2 and time.monotonic() - t0 < 30  # at once, not at the timeout
+    assert "cannot read LoadTest lg/smoke: 403 Forbidden (not retried)" in proc.stdout
+    cluster.emulator.faults.append(Fault("down", "/loadtests/", forever=503))
+    proc = loadgate_wait(cluster, "smoke", "3s", user="down")
+    assert proc.returncode == 2
+    assert "timed out after 3s waiting for lg/smoke (last API error: 503 Service " \
+           "Unavailable)" in proc.stdout
 
 
 def test_liveness_endpoint(cluster):
