@@ -10,7 +10,7 @@ from kubernetes.client.rest import ApiException
 
 from loadgate.gate.summary import baseline_problem
 from loadgate.spec import RUNTIME_FILE, SpecError, document, parse
-from loadgate_operator import builders, kube, names, ownership, pod_start, status
+from loadgate_operator import builders, kube, names, ownership, pod_start, prune, status
 from loadgate_operator.settings import OperatorSettings
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
@@ -137,9 +137,39 @@ async def _create_all(children: list[dict], body, logger) -> list[str]:
     return waits
 
 
+def _prune(body, keep: int, logger) -> None:
+    """This LoadTest just finished: delete its namespace's finished LoadTests beyond the
+    newest `keep` (with their children, through the garbage collector)."""
+    ns, uid = body["metadata"]["namespace"], body["metadata"]["uid"]
+    try:
+        items = kube.list_(names.API_VERSION, names.KIND, ns)
+        for lt in items:  # this one's terminal status is not written yet
+            if (lt.get("metadata") or {}).get("uid") == uid:
+                lt["status"] = {**(lt.get("status") or {}), "phase": status.FAILED,
+                                "completionTime": status.iso(status.now_utc())}
+        for name in prune.to_prune(items, keep):
+            if kube.delete(names.API_VERSION, names.KIND, ns, name):
+                logger.info("deleted the finished LoadTest %s/%s (keeping the newest %d)",
+                            ns, name, keep)
+    except (ApiException, OSError) as e:  # the next finished run tries again
+        logger.warning("could not prune finished LoadTests in %s: %s", ns, e)
+
+
+async def _pruned_when_finished(body, patch, memo: kopf.Memo, logger) -> None:
+    if (patch.get("status") or {}).get("phase") in status.TERMINAL:
+        await asyncio.to_thread(_prune, body, memo.settings.keep_finished, logger)
+
+
 @kopf.on.create(*RESOURCE)
 async def start_run(body, patch, memo: kopf.Memo, logger, retry: int, runtime, **_) -> None:
     """Parse and validate the spec, then create the run's children (idempotently)."""
+    try:
+        await _start_run(body, patch, memo, logger, retry, runtime)
+    finally:
+        await _pruned_when_finished(body, patch, memo, logger)
+
+
+async def _start_run(body, patch, memo: kopf.Memo, logger, retry: int, runtime) -> None:
     st = dict(body.get("status") or {})
     if st.get("phase") in status.TERMINAL:
         return
@@ -234,6 +264,13 @@ def _observe(ns: str, name: str, uid: str, settings: OperatorSettings) -> status
             when=lambda status, **_: status.get("phase") in ACTIVE_PHASES)
 async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     """Advance the phase from what the Jobs and Pods show; create the collector when due."""
+    try:
+        await _follow_run(body, patch, memo, logger)
+    finally:
+        await _pruned_when_finished(body, patch, memo, logger)
+
+
+async def _follow_run(body, patch, memo: kopf.Memo, logger) -> None:
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     st = dict(body.get("status") or {})
     try:

@@ -107,6 +107,18 @@ def patch(api_version: str, kind: str, namespace: str, name: str, body: dict, *,
     return request("PATCH", path, body=body, content_type="application/merge-patch+json")
 
 
+def delete(api_version: str, kind: str, namespace: str, name: str) -> bool:
+    """Delete with background propagation (the garbage collector removes its dependents);
+    False if it was already gone."""
+    try:
+        request("DELETE", f"{collection(api_version, kind, namespace)}/{quote(name)}",
+                body={"apiVersion": "v1", "kind": "DeleteOptions",
+                      "propagationPolicy": "Background"})
+    except NotFound:
+        return False
+    return True
+
+
 def create(obj: dict) -> tuple[dict | None, bool]:
     """Create `obj`; (object, created). On a 409, (the existing object, False) — whoever's it
     is: the caller decides (None if it vanished in between)."""

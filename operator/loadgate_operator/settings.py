@@ -42,6 +42,8 @@ class OperatorSettings(BaseSettings):
     # from completing, and proxies the load) and keep cluster autoscalers from evicting them
     disable_mesh_sidecars: bool = True
     prevent_eviction: bool = True
+    # finished LoadTests kept per namespace (older ones are deleted with their children)
+    keep_finished: int = Field(20, ge=0, description="0 keeps all")
     # what every Job's pods get, so they fit the cluster: as in a pod spec (imagePullSecrets
     # also as bare names); labels and annotations are added to the operator's own
     image_pull_secrets: list[str] = Field(default_factory=list)

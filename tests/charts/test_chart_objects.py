@@ -160,7 +160,7 @@ def test_kind_values_expose_the_mapped_node_port():
 # ---------------------------------------------------------------- loadgate operator
 
 EXPECTED_RULES = {
-    ("loadgate.dev", "loadtests"): ["get", "list", "watch", "patch"],
+    ("loadgate.dev", "loadtests"): ["get", "list", "watch", "patch", "delete"],
     ("loadgate.dev", "loadtests/status"): ["get", "patch"],
     ("loadgate.dev", "loadtests/finalizers"): ["update"],
     ("batch", "jobs"): ["get", "list", "watch", "create", "patch", "delete"],
@@ -177,7 +177,7 @@ OPERATOR_ENV = {"LOADGATE_RUNNER_IMAGE", "LOADGATE_IMAGE_PULL_POLICY", "LOADGATE
                 "LOADGATE_PREVENT_EVICTION", "LOADGATE_IMAGE_PULL_SECRETS",
                 "LOADGATE_SERVICE_ACCOUNT_NAME", "LOADGATE_NODE_SELECTOR", "LOADGATE_TOLERATIONS",
                 "LOADGATE_AFFINITY", "LOADGATE_POD_LABELS", "LOADGATE_POD_ANNOTATIONS",
-                "LOADGATE_RESOURCES"}
+                "LOADGATE_RESOURCES", "LOADGATE_KEEP_FINISHED"}
 
 
 def _rules(role: dict) -> dict:
@@ -265,6 +265,7 @@ def test_operator_env_defaults(operator_objs):
     assert env["LOADGATE_STORAGE_SIZE"] == "1Gi"
     assert env["LOADGATE_ACCESS_MODE"] == "ReadWriteOnce"
     assert env["LOADGATE_POD_START_GRACE"] == "2m"
+    assert env["LOADGATE_KEEP_FINISHED"] == "20"
     assert env["LOADGATE_DISABLE_MESH_SIDECARS"] == env["LOADGATE_PREVENT_EVICTION"] == "true"
 
 

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from loadgate_operator import pod_start
+from loadgate_operator import pod_start, prune
 from loadgate_operator import status as st
 from loadgate_operator.collect import trim
 
@@ -318,3 +318,20 @@ def test_operator_cli_options():
         "namespaces": ["a", "b"]}
     with pytest.raises(SystemExit, match="not both"):
         kopf_options(Namespace(namespace=["a"], all_namespaces=True, liveness=""))
+
+
+def test_which_finished_runs_are_pruned():
+    def lt(name, phase=None, done=None, **annotations):
+        return {"metadata": {"name": name, "creationTimestamp": "2026-03-01T10:00:00Z",
+                             "annotations": annotations},
+                "status": {"phase": phase, "completionTime": done} if phase else {}}
+
+    items = [lt("a", "Succeeded", "2026-03-01T12:00:01Z"), lt("b", "Failed", "2026-03-01T12:00:03Z"),
+             lt("c", "Succeeded", "2026-03-01T12:00:02Z"), lt("running", "Running"), lt("new"),
+             lt("pinned", "Failed", "2026-03-01T11:00:00Z", **{"loadgate.dev/keep": "true"}),
+             lt("argo", "Failed", "2026-03-01T11:00:00Z",
+                **{"argocd.argoproj.io/tracking-id": "app:loadgate.dev/LoadTest:ns/argo"}),
+             lt("hook", "Failed", "2026-03-01T11:00:00Z",
+                **{"argocd.argoproj.io/tracking-id": "app:x", "argocd.argoproj.io/hook": "PostSync"})]
+    assert prune.to_prune(items, 2) == ["a", "hook"]  # keeps b and c, the newest two
+    assert prune.to_prune(items, 0) == [] and prune.to_prune(items, 10) == []

@@ -3,10 +3,11 @@ The operator's least-privilege rules, each commented by what needs it. Shared by
 ClusterRole (all namespaces) and the per-namespace Roles (watchNamespaces).
 */}}
 {{- define "loadgate.rbacRules" -}}
-# kopf watches LoadTests and patches them (finalizer, progress annotations)
+# kopf watches LoadTests and patches them (finalizer, progress annotations); delete: finished
+# runs beyond operator.keepFinished per namespace
 - apiGroups: ["loadgate.dev"]
   resources: ["loadtests"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
 # the operator writes phase, verdict, summary and conditions into .status
 - apiGroups: ["loadgate.dev"]
   resources: ["loadtests/status"]
