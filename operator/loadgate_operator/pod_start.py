@@ -20,20 +20,31 @@ AFTER_GRACE = ("CreateContainerConfigError", "CreateContainerError", "RunContain
 STARTING = ("ContainerCreating", "PodInitializing")
 EVENT_REASONS = ("FailedMount", "FailedAttachVolume", "FailedCreatePodSandBox")
 PVC_EVENT_REASONS = ("ProvisioningFailed",)
+# the cluster autoscaler is adding a node for an unschedulable pod: give it time to come up
+SCALE_UP_EVENT = "TriggeredScaleUp"
+SCALE_UP_GRACE_S = 600.0
 
 
-def _events_of(obj: dict, events: list[dict], reasons: tuple[str, ...]) -> list[dict]:
+def _events_of(obj: dict, events: list[dict], reasons: tuple[str, ...],
+               kind: str = "Warning") -> list[dict]:
     uid = (obj.get("metadata") or {}).get("uid")
-    found = [e for e in events if e.get("type") == "Warning" and e.get("reason") in reasons
+    found = [e for e in events if e.get("type") == kind and e.get("reason") in reasons
              and (e.get("involvedObject") or {}).get("uid") == uid]
     return sorted(found, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
 
+def _unschedulable(st: dict) -> dict | None:
+    return next((c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"
+                 and c.get("status") == "False" and c.get("reason") == "Unschedulable"), None)
+
+
 def needs_events(pod: dict) -> bool:
-    """A pod scheduled but not started, whose Events may say why (mounts, sandbox)."""
+    """A pod not started whose Events may say why (mounts, sandbox) or that a node is coming."""
     st = pod.get("status") or {}
     if st.get("phase") not in (None, "Pending"):
         return False
+    if _unschedulable(st):
+        return True
     statuses = (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or [])
     waits = [((cs.get("state") or {}).get("waiting") or {}).get("reason") for cs in statuses]
     scheduled = any(c.get("type") == "PodScheduled" and c.get("status") == "True"
@@ -49,14 +60,16 @@ def pod_problem(pod: dict, events: list[dict], now: datetime, grace_s: float) ->
     name = meta.get("name")
     created = parse_time(meta.get("creationTimestamp")) or now
     age = (now - created).total_seconds()
-    for c in st.get("conditions") or []:
-        if c.get("type") == "PodScheduled" and c.get("status") == "False" \
-                and c.get("reason") == "Unschedulable":
-            since = parse_time(c.get("lastTransitionTime")) or created
-            if (now - since).total_seconds() >= grace_s:
-                return (f"pod {name} could not be scheduled for {grace_s:g}s: "
-                        f"{c.get('message') or 'Unschedulable'}")
-            return None
+    c = _unschedulable(st)
+    if c is not None:
+        since = parse_time(c.get("lastTransitionTime")) or created
+        limit = grace_s
+        if _events_of(pod, events, (SCALE_UP_EVENT,), kind="Normal"):
+            limit = max(grace_s, SCALE_UP_GRACE_S)  # a node is on its way
+        if (now - since).total_seconds() >= limit:
+            return (f"pod {name} could not be scheduled for {limit:g}s: "
+                    f"{c.get('message') or 'Unschedulable'}")
+        return None
     for cs in (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or []):
         w = (cs.get("state") or {}).get("waiting") or {}
         reason = w.get("reason")

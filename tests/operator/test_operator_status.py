@@ -209,6 +209,16 @@ def test_pods_that_cannot_start(status, events, early, late, expected):
     assert pod_start.pod_problem(pod(phase="Running", **status), evs, at(late), 120) is None
 
 
+def test_a_node_being_added_is_waited_for():
+    """The cluster autoscaler triggered a scale-up for the pod: up to 10 minutes, not 2."""
+    p = pod(**UNSCHEDULABLE)
+    scale_up = {**warning(p, "TriggeredScaleUp", "pod triggered scale-up: [{pool 1->2}]"),
+                "type": "Normal"}
+    assert pod_start.needs_events(p)
+    assert pod_start.pod_problem(p, [scale_up], at(300), 120) is None
+    assert "could not be scheduled for 600s" in pod_start.pod_problem(p, [scale_up], at(601), 120)
+
+
 def test_results_pvc_never_bound():
     pvc = {"metadata": {"name": "r-results", "uid": "u-pvc",
                         "creationTimestamp": st.iso(at(0))},
