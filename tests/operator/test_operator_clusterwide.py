@@ -51,6 +51,8 @@ def test_finished_runs_do_not_pile_up(clusterwide):
     """LOADGATE_KEEP_FINISHED=2: each finished run deletes its namespace's finished LoadTests
     beyond the newest two; running ones, `loadgate.dev/keep` ones and other namespaces stay."""
     too_short = {"timeouts": {"deadline": "1m"}}  # an invalid spec: Failed at once
+    create_lt("team-a", "going")
+    wait_until(lambda: phase("team-a", "going") == "WaitingForTarget", 30, "going to run")
     create_lt("team-a", "pinned", annotations={"loadgate.dev/keep": "true"}, **too_short)
     create_lt("team-b", "elsewhere", **too_short)
     for ns, name in (("team-a", "pinned"), ("team-b", "elsewhere")):
@@ -60,7 +62,7 @@ def test_finished_runs_do_not_pile_up(clusterwide):
         wait_until(lambda i=i: phase("team-a", f"done-{i}") == "Failed", 30, f"done-{i} Failed")
         time.sleep(1.1)  # completion times are whole seconds: keep the order unambiguous
     wait_until(lambda: kube.get(*LT, "team-a", "done-2") is None, 30, "done-1 and -2 pruned")
-    left = {lt["metadata"]["name"] for lt in kube.list_(*LT, "team-a")}
-    assert left == {"wide", "pinned", "done-3", "done-4"}  # "wide" is still running
+    left = {lt["metadata"]["name"] for lt in kube.list_(*LT, "team-a")} - {"wide"}
+    assert left == {"going", "pinned", "done-3", "done-4"}
     assert kube.get(*LT, "team-b", "elsewhere") is not None
     assert clusterwide.emulator.forbidden == []
