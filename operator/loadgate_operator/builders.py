@@ -19,6 +19,7 @@ import math
 from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
 from loadgate.loadgen.command import master_args, run_time_cap_s, worker_args
 from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json
+from loadgate.urls import join
 from loadgate_operator import names
 from loadgate_operator.settings import OperatorSettings
 from loadgate_operator.status import COLLECTOR_BUDGET_S
@@ -173,7 +174,8 @@ def _container(name: str, settings: OperatorSettings, command: list[str], *, mou
          "imagePullPolicy": settings.image_pull_policy, "command": command,
          "env": [dict(e) for e in ENV], "volumeMounts": mounts,
          "resources": resources, "securityContext": CONTAINER_SECURITY,
-         # a crash shows its last log lines in the status reason; a written message wins
+         # a container that fails without writing /dev/termination-log (the wait step, a
+         # crashing Locust) still tells why: the kubelet takes its log's tail instead
          "terminationMessagePolicy": "FallbackToLogsOnError"}
     if ports:
         c["ports"] = ports
@@ -247,6 +249,10 @@ def _job(lt, settings: OperatorSettings, name: str, component: str, pod_spec: di
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
+                # the command is not PID 1 then: the wait step and a Locust worker still
+                # connecting install no SIGTERM handler, and PID 1 ignores SIGTERM without
+                # one, so deleting the run would wait out the whole grace period
+                "shareProcessNamespace": True,
                 "securityContext": POD_SECURITY,
                 **scheduling(settings),
                 **pod_spec,
@@ -258,7 +264,7 @@ def _job(lt, settings: OperatorSettings, name: str, component: str, pod_spec: di
 
 
 def health_url(lt) -> str:
-    return lt.target.url.rstrip("/") + lt.target.health_path
+    return join(lt.target.url, lt.target.health_path)
 
 
 def build_master_job(lt, settings: OperatorSettings) -> dict:

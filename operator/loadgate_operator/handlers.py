@@ -11,12 +11,12 @@ from kubernetes.client.rest import ApiException
 from loadgate.gate.summary import baseline_problem
 from loadgate.spec import RUNTIME_FILE, SpecError, document, parse
 from loadgate_operator import builders, kube, names, ownership, pod_start, prune, status
-from loadgate_operator.settings import OperatorSettings
+from loadgate_operator.settings import OperatorSettings, settings_or_exit
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 ACTIVE_PHASES = (status.WAITING, status.RUNNING, status.COLLECTING)
 # read once, when the handlers are registered: the timer's interval is fixed there
-SETTINGS = OperatorSettings.from_env()
+SETTINGS = settings_or_exit()
 # how long a new run waits for an earlier run's children (same names) to be garbage-collected
 STALE_CHILDREN_WAIT_S = 300
 # a missing locustfile ConfigMap is looked for once more after this, then the run fails

@@ -100,3 +100,15 @@ class OperatorSettings(BaseSettings):
 def _structured(annotation) -> bool:
     origin = getattr(annotation, "__origin__", None)
     return origin in (list, dict)
+
+
+def settings_or_exit() -> OperatorSettings:
+    """`from_env()`, or one line on stderr and exit 2: a bad LOADGATE_* variable stops the
+    operator at start (handlers read the settings on import) without a traceback."""
+    import sys
+
+    try:
+        return OperatorSettings.from_env()
+    except ValueError as e:
+        print(f"loadgate operator: invalid settings: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -124,7 +124,9 @@ def init_state(pods: list[dict]) -> tuple[str, str]:
                 continue
             if t.get("exitCode") == 0:
                 return "ready", "the target answered its health check"
-            return "failed", (t.get("message") or "").strip() or (
+            # the message is the step's log tail: its last line is the verdict on the target
+            lines = (t.get("message") or "").strip().splitlines()
+            return "failed", lines[-1].strip() if lines else (
                 f"the target's health check did not pass (exit code {t.get('exitCode')})")
         if st.get("containerStatuses") and not st.get("initContainerStatuses"):
             return "ready", "the master container started"

@@ -102,6 +102,11 @@ def wait_for(name: str, namespace: str, timeout_s: float, *, poll_s: float = POL
             backoff, last_error = BACKOFF_START_S, ""
             if obj is None:
                 if not missing_reported:
+                    if not kube.served(names.API_VERSION, names.PLURAL):
+                        print(f"loadgate wait: this cluster does not serve {names.PLURAL}."
+                              f"{names.GROUP}: the LoadTest CRD is not installed (install the "
+                              "loadgate chart, charts/loadgate)", file=out)
+                        return ERROR
                     print(f"LoadTest {namespace}/{name} not found; waiting for it", file=out)
                     missing_reported = True
             else:

@@ -102,3 +102,26 @@ def test_import_is_light():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
     assert LOCUSTFILE.is_file() and SHAPE_FILE.is_file()
+
+
+@pytest.mark.parametrize("url", ["http://model-server:8000/", "http://model-server:8000//"])
+def test_host_has_no_trailing_slash(url):
+    """Locust appends request paths to --host: a trailing slash would make them //embed."""
+    lt = loadtest("c", url=url, load=CONSTANT)
+    m = master_args(lt, locustfile="lf.py", csv_prefix="p", html="h", expect_workers=1)
+    w = worker_args(lt, locustfile="lf.py", master_host="127.0.0.1")
+    assert value(m, "--host") == value(w, "--host") == "http://model-server:8000"
+
+
+@pytest.mark.parametrize(("base", "path", "url"), [
+    ("http://h:8000", "/embed", "http://h:8000/embed"),
+    ("http://h:8000/", "/health", "http://h:8000/health"),
+    ("http://h:8000//", "health", "http://h:8000/health"),
+    ("http://gw/models/minilm/", "/v1/embeddings", "http://gw/models/minilm/v1/embeddings"),
+    ("http://gw/api", "v1/embeddings", "http://gw/api/v1/embeddings"),
+    ("http://h:8000/", "http://other:9000/health", "http://other:9000/health"),
+])
+def test_urls_join_one_slash(base, path, url):
+    from loadgate.urls import join
+
+    assert join(base, path) == url

@@ -70,7 +70,8 @@ def job(name, component, pod_spec, parallelism=1, lt_name="ramp"):
                      "template": {"metadata": {"labels": pod_labels,
                                                "annotations": POD_ANNOTATIONS}, "spec": {
                          "restartPolicy": "Never", "automountServiceAccountToken": False,
-                         "enableServiceLinks": False, "securityContext": POD_SEC,
+                         "enableServiceLinks": False, "shareProcessNamespace": True,
+                         "securityContext": POD_SEC,
                          **pod_spec}}}}
 
 

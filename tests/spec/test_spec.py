@@ -152,7 +152,9 @@ DELETE = object()
 
 ERRORS = [
     ("apiVersion", "v1", "apiVersion", "must be 'loadgate.dev/v1alpha1'"),
-    ("kind", "Job", "kind", "must be 'LoadTest'"),
+    ("kind", "Job", "kind", "must be 'LoadTest', not 'Job'"),
+    ("kind", DELETE, "kind", "is required (must be 'LoadTest')"),
+    ("apiVersion", DELETE, "apiVersion", "is required (must be 'loadgate.dev/v1alpha1')"),
     ("metadata.name", DELETE, "metadata.name", "is required"),
     ("metadata.name", 3, "metadata.name", "non-empty string"),
     ("metadata.name", "Ramp_Up", "metadata.name", "lowercase DNS name"),

@@ -40,6 +40,22 @@ def format_verdict(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _run_errors(summary: dict) -> list[tuple[str, str, str]]:
+    """(testcase, error type, message) for what kept the run from a full verdict, so a CI
+    test report says why: interrupted, results unusable, or a LoadTest that could not run."""
+    out = []
+    run = summary.get("run") or {}
+    if run.get("interrupted"):
+        out.append(("run completed", "RunInterrupted",
+                    f"The run was interrupted after {fmt(run.get('durationS'))}s, before its "
+                    "plan ended: an interrupted run is never a Pass."))
+    if summary["verdict"] == "Error" and not summary.get("summary"):
+        out.append(("results usable", "ResultsUnusable", summary["reason"]))
+    if summary["verdict"] == "Invalid" and not summary.get("thresholds"):
+        out.append(("loadtest valid", "InvalidLoadTest", summary["reason"]))
+    return out
+
+
 def junit_xml(summary: dict) -> str:
     """One testcase per threshold row, a <failure> on each breach; Error -> one <error>."""
     name = summary.get("name", "loadtest")
@@ -51,12 +67,11 @@ def junit_xml(summary: dict) -> str:
     ET.SubElement(props, "property", name="verdict", value=summary["verdict"])
     ET.SubElement(props, "property", name="reason", value=summary["reason"])
     failures = errors = 0
-    if summary["verdict"] == "Error":
+    for case_name, kind, message in _run_errors(summary):
         case = ET.SubElement(suite, "testcase", classname=f"loadgate.{name}",
-                             name="results usable", time="0")
-        ET.SubElement(case, "error", message=summary["reason"], type="ResultsUnusable").text = (
-            summary["reason"])
-        errors = 1
+                             name=case_name, time="0")
+        ET.SubElement(case, "error", message=message, type=kind).text = message
+        errors += 1
     for r in rows:
         case = ET.SubElement(suite, "testcase", classname=f"loadgate.{name}",
                              name=r["metric"], time="0")

@@ -8,7 +8,8 @@ CPU from its record. `judge(...)` is the verdict on bare CSVs with explicit limi
 (`loadgate gate`), and the core of `summarize`.
 
 Verdict precedence: Error (results unusable) > Invalid (load generator saturated) > Fail (a
-threshold or baseline row failed) > Pass. `reason` is always one sentence.
+threshold or baseline row failed) > Pass. An interrupted run is never a Pass (Error, or Fail
+when a limit was already broken). `reason` is always one sentence.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ class RunFacts:
 
 
 def error_summary(name: str, reason: str, *, generator: dict | None = None,
-                  breaking_reason: str = "results unusable") -> dict:
-    """The summary of a run that reached no verdict: Error, with the one sentence why."""
-    return {"name": name, "verdict": "Error", "reason": reason, "summary": {},
+                  breaking_reason: str = "results unusable", verdict: str = "Error") -> dict:
+    """The summary of a run that reached no verdict: Error (or Invalid: the LoadTest could not
+    run), with the one sentence why."""
+    return {"name": name, "verdict": verdict, "reason": reason, "summary": {},
             "endpoints": [], "thresholds": [],
             "breakingPoint": {"found": False, "reason": breaking_reason},
             "generator": generator or {}}
@@ -80,11 +82,31 @@ def summarize(lt: LoadTest, results: RunResults, facts: RunFacts, *,
                     baseline=baseline,
                     max_regression_pct=lt.baseline.max_regression_pct if lt.baseline else None,
                     generator=generator)
+    if facts.interrupted:
+        _interrupted(summary, facts, lt.load.duration_s)
     notes = [*summary.pop("notes", []), *facts.notes()]
     summary["run"] = facts.as_json(lt)
     if notes:
         summary["notes"] = notes
     return summary
+
+
+def _interrupted(summary: dict, facts: RunFacts, planned_s: float) -> None:
+    """An interrupted run covers part of its plan: it is never a Pass (a CI `timeout` around
+    `loadgate run` must not pass the gate). Pass becomes Error; a Fail stays a Fail (a limit
+    was already broken); Error and Invalid keep their own reason."""
+    if summary["verdict"] not in ("Pass", "Fail"):
+        return
+    was = summary["reason"].rstrip(".")
+    was = was[:1].lower() + was[1:]
+    stopped = (f"The run was interrupted after {facts.duration_s or 0:.0f}s of its "
+               f"{planned_s:.0f}s plan")
+    if summary["verdict"] == "Pass":
+        summary["verdict"] = "Error"
+        summary["reason"] = (f"{stopped}, so it cannot pass: an interrupted run is never a "
+                             f"Pass (until then: {was}).")
+    else:
+        summary["reason"] = f"{stopped} and had already failed: {was}."
 
 
 def _summary_block(res: LocustResults) -> dict:

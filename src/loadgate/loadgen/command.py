@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 from loadgate.spec import format_duration
+from loadgate.urls import base
 
 DEFAULT_MASTER_PORT = 5557
 
@@ -64,7 +65,7 @@ def master_args(lt, *, locustfile, csv_prefix, html, expect_workers: int,
         "--headless",
         "--expect-workers", str(int(expect_workers)),
         "--expect-workers-max-wait", _seconds(lt.timeouts.workers_connect_s),
-        "--host", lt.target.url,
+        "--host", base(lt.target.url),
         "--csv", str(csv_prefix), "--csv-full-history",
         "--html", str(html),
         "--stop-timeout", _seconds(load.stop_timeout_s) if load.stop_timeout_s > 0 else "0",
@@ -85,6 +86,6 @@ def worker_args(lt, *, locustfile, master_host: str, master_port: int = DEFAULT_
     return [
         "-f", locust_files(lt, locustfile, loadgen_dir, master=False),
         "--worker", "--master-host", master_host, "--master-port", str(master_port),
-        "--host", lt.target.url,
+        "--host", base(lt.target.url),
         "--only-summary",
     ]

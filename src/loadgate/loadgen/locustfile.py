@@ -14,6 +14,7 @@ from locust import FastHttpUser, between, constant
 from loadgate.loadgen.protocols import loadgate as protocol
 from loadgate.loadgen.think_time import wait_time_s
 from loadgate.spec import Scenario, read_runtime
+from loadgate.urls import base
 
 LOADTEST = read_runtime()
 SCENARIO = LOADTEST.scenario if LOADTEST is not None else Scenario()
@@ -45,7 +46,7 @@ def _wait_time():
 class EmbeddingUser(FastHttpUser):
     """One client of the embedding API: think time, then a single, batch or health request."""
 
-    host = LOADTEST.target.url if LOADTEST is not None else None  # --host overrides it
+    host = base(LOADTEST.target.url) if LOADTEST is not None else None  # --host overrides it
     tasks = weighted_tasks(SCENARIO)
     wait_time = _wait_time()
     # A slow server must show up as latency or failures, never as a stuck user.

@@ -7,8 +7,9 @@ until the master has exited, and returns the run's facts for the summary.
 
 Stopping: a SIGINT/SIGTERM to the runner, the run's time limit, or every worker gone while the
 master lingers -> SIGINT to the master, which stops its workers and writes its final CSVs.
-Locust is never killed; if the master has not exited a stop timeout plus a margin after the
-SIGINT, the loop sends it once more and stops waiting.
+Locust is never killed; a second SIGINT would make the master die without them, so a second
+Ctrl-C only says that the stop is under way. A third, or the master still there a stop
+timeout plus a margin after the SIGINT, sends it once more and stops waiting.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ PROGRESS_EVERY_S = 5.0
 DEADLINE_MARGIN_S = 60.0      # on top of the plan, workers' connect time and stop timeout
 WORKERS_GONE_GRACE_S = 15.0   # every worker gone, master still there: on top of stopTimeout
 MASTER_EXIT_GRACE_S = 30.0    # after SIGINT, on top of the spec's stopTimeout
+FORCE_AFTER_SIGNALS = 3       # Ctrl-C: 1st stops cleanly, 2nd waits (and says so), 3rd forces
 
 
 class RunInterrupted(Exception):
@@ -122,9 +124,21 @@ def decide(state: LoopState, obs: Observation, now: float) -> Decision:
         s = dataclasses.replace(s, **flags, stop_sent_at=s.stop_sent_at or now)
 
     if obs.signals > s.signals_seen:
-        lines.append(f"{at} stopping: SIGINT to the Locust master; waiting for its final "
-                     "statistics (Locust is never killed)")
-        stopping(signals_seen=obs.signals, interrupted=True)
+        if obs.signals >= FORCE_AFTER_SIGNALS:
+            lines.append(f"{at} stop signal {obs.signals}: forcing; SIGINT again to the Locust "
+                         "master, not waiting for its final statistics")
+            s = dataclasses.replace(s, signals_seen=obs.signals, interrupted=True,
+                                    stop_sent_at=s.stop_sent_at or now)
+            return Decision(s, tuple(lines), stop=True, done=True)
+        if s.stop_sent_at is None:
+            lines.append(f"{at} stopping: SIGINT to the Locust master; waiting for its final "
+                         "statistics (Locust is never killed)")
+            stopping(signals_seen=obs.signals, interrupted=True)
+        if obs.signals > 1 or not stop:  # a signal while the clean stop is under way
+            left = max(0.0, s.stop_sent_at + s.stop_timeout_s + MASTER_EXIT_GRACE_S - now)
+            lines.append(f"{at} already stopping: waiting for the Locust master's final "
+                         f"statistics (up to {left:.0f}s more; a third Ctrl-C forces it)")
+            s = dataclasses.replace(s, signals_seen=obs.signals, interrupted=True)
     if elapsed > s.limit_s and s.stop_sent_at is None:
         lines.append(f"{at} the run passed its time limit ({s.limit_s:.0f}s): stopping Locust")
         stopping(deadline_hit=True)

@@ -5,7 +5,7 @@ collector and the operator import this.
 """
 
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
-from loadgate.spec.manifest import document, manifest, override
+from loadgate.spec.manifest import capped, document, manifest, override
 from loadgate.spec.model import (
     API_VERSION,
     DEADLINE_MARGIN_S,
@@ -36,7 +36,8 @@ from loadgate.spec.runtime import (
 __all__ = [
     "API_VERSION", "CONFIG_ENV", "DEADLINE_MARGIN_S", "KIND", "RUNTIME_FILE", "THRESHOLD_KEYS", "Baseline",
     "Breakpoint", "DurationError", "Load", "LoadTest", "LocustfileRef", "Scenario", "SpecError",
-    "Stage", "Target", "ThresholdKey", "Thresholds", "Timeouts", "document", "format_duration",
-    "load_file", "manifest", "minimum_deadline_s", "override", "parse", "parse_duration", "parse_thresholds",
+    "Stage", "Target", "ThresholdKey", "Thresholds", "Timeouts", "capped", "document",
+    "format_duration", "load_file", "manifest", "minimum_deadline_s", "override", "parse",
+    "parse_duration", "parse_thresholds",
     "read_runtime", "runtime_json", "write_runtime",
 ]

@@ -154,10 +154,11 @@ def parse(doc: dict) -> LoadTest:
     for key in doc:
         if key not in {"apiVersion", "kind", "metadata", "spec", "status"}:
             r.error(str(key), "unknown field (allowed: apiVersion, kind, metadata, spec, status)")
-    if doc.get("apiVersion") != API_VERSION:
-        r.error("apiVersion", f"must be {API_VERSION!r}, not {doc.get('apiVersion')!r}")
-    if doc.get("kind") != KIND:
-        r.error("kind", f"must be {KIND!r}, not {doc.get('kind')!r}")
+    for key, want in (("apiVersion", API_VERSION), ("kind", KIND)):
+        if key not in doc:
+            r.error(key, f"is required (must be {want!r})")
+        elif doc[key] != want:
+            r.error(key, f"must be {want!r}, not {doc[key]!r}")
     name, namespace = None, "default"
     meta = r.mapping(doc.get("metadata"), "metadata")
     if meta is not None:

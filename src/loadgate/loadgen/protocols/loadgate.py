@@ -14,8 +14,12 @@ from __future__ import annotations
 import random
 
 from loadgate.loadgen import CORPUS_FILE
+from loadgate.urls import join
 
 EMBEDDING_DIM = 384
+# joined to the target URL with loadgate.urls.join (a trailing slash or a path prefix on the
+# target must not turn into //embed)
+EMBED_PATH, HEALTH_PATH = "/embed", "/health"
 
 
 def _read_corpus() -> list[str]:
@@ -77,7 +81,7 @@ def check_health(resp) -> None:
 
 def _embed(user, bounds, name: str) -> None:
     sent = texts(bounds)
-    with user.client.post("/embed", json={"texts": sent}, name=name,
+    with user.client.post(join(user.host, EMBED_PATH), json={"texts": sent}, name=name,
                           catch_response=True) as resp:
         check_embed(resp, sent)
 
@@ -91,7 +95,7 @@ def embed_batch(user, scenario) -> None:
 
 
 def health(user, scenario) -> None:
-    with user.client.get("/health", name="/health", catch_response=True) as resp:
+    with user.client.get(join(user.host, HEALTH_PATH), name="/health", catch_response=True) as resp:
         check_health(resp)
 
 
