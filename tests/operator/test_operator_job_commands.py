@@ -103,7 +103,7 @@ def test_master_worker_collector_commands_run(tmp_path):
                                        {"duration": "3s", "users": 4, "spawnRate": 4}],
                             "stopTimeout": "2s"},
                       workers=1, thresholds={"p95Ms": 5000, "maxErrorRate": 0.5},
-                      timeouts={"workersConnect": "30s", "deadline": "2m"})
+                      timeouts={"workersConnect": "30s", "deadline": "3m"})
         assert "shape.py" in builders.build_configmap(lt)["data"]  # stages: the master's shape
         run_locust_jobs(lt, root)
     assert (root / "results" / "locust_stats_history.csv").exists()
@@ -146,7 +146,7 @@ def test_rate_load_runs_open_loop_in_the_jobs(tmp_path):
                                             "thresholds": {"p95Ms": 1000}}],
                             "arrival": "poisson", "maxInFlight": 16, "stopTimeout": "2s"},
                       workers=2, thresholds={"maxErrorRate": 0.01, "maxDroppedRate": 0.01},
-                      timeouts={"workersConnect": "30s", "deadline": "2m"})
+                      timeouts={"workersConnect": "30s", "deadline": "3m"})
         run_locust_jobs(lt, tmp_path)
     assert (tmp_path / "results" / "locust_latency.json").exists()
     cc = builders.build_collector_job(lt, OperatorSettings())["spec"]["template"]["spec"][
