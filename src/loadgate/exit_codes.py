@@ -1,7 +1,9 @@
 """Exit codes of every loadgate command, in one table: the verdict is the exit code.
 
 `loadgate run`: 0 Pass, 1 Fail, 2 Error (also: target never ready, port taken, results
-unusable), 3 Invalid (a bad LoadTest or override, or a saturated load generator).
+unusable, run interrupted), 3 Invalid (a bad LoadTest, override or command line, or a saturated
+load generator).
+`loadgate serve`, `loadgate operator`: 2 when they cannot start (settings, port, kubeconfig).
 `loadgate gate`: the same (bad input is 2: the results cannot be judged).
 `loadgate wait`: 0 Pass, 1 Fail, 2 anything else (Error, Invalid, Failed phase, timeout).
 """

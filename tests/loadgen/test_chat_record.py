@@ -1,53 +1,20 @@
-"""The chat measurements without Locust: the log histogram (<= 1% error, exact merges), the SSE
-parser of protocols/openai_chat.py on hand-made streams, and the chat record's file form."""
+"""The chat measurements without Locust: the SSE parser of protocols/openai_chat.py on hand-made
+streams, and chat samples through the recorder into the latency record and its file."""
 
 from __future__ import annotations
 
 import json
-import math
 import random
 
 import pytest
 
-from loadgate.loadgen.chat_metrics import ChatRecord, figures, read_record, record_path
-from loadgate.loadgen.log_histogram import LogHistogram
+from loadgate.loadgen import control
+from loadgate.loadgen.chat_metrics import ChatData, ChatSample
+from loadgate.loadgen.control import Control, ProcessState
+from loadgate.loadgen.latency_record import Record, read_record
 from loadgate.loadgen.protocols.openai_chat import PROMPTS, read_stream, request_body
-from loadgate.spec import Scenario
-
-
-def exact_quantile(values: list[float], q: float) -> float:
-    return sorted(values)[max(1, math.ceil(q * len(values))) - 1]
-
-
-def test_histogram_quantiles_within_one_percent_over_six_decades():
-    rng = random.Random(3)
-    values = [10 ** rng.uniform(-2, 4) for _ in range(20_000)]  # 0.01 ms .. 10 s
-    h = LogHistogram()
-    for v in values:
-        h.add(v)
-    for q in (0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0):
-        assert h.quantile(q) == pytest.approx(exact_quantile(values, q), rel=0.01), q
-    assert h.count == len(values) and h.mean == pytest.approx(sum(values) / len(values))
-    assert len(h.to_json()["buckets"]) < 800  # compact: buckets, not samples
-
-
-def test_histogram_merge_is_exact_and_survives_json():
-    rng = random.Random(5)
-    a, b, both = LogHistogram(), LogHistogram(), LogHistogram()
-    for i in range(3000):
-        v = rng.expovariate(1 / 40) if i % 7 else 0.0  # zeros are counted apart
-        (a if i % 2 else b).add(v)
-        both.add(v)
-    merged = LogHistogram.from_json(json.loads(json.dumps(a.to_json()))).merge(b)
-    got, want = merged.to_json(), both.to_json()
-    assert got.pop("buckets") == want.pop("buckets")
-    assert got == pytest.approx(want)
-    assert merged.quantile(0.1) == 0.0 and merged.zeros == both.zeros > 0
-    assert LogHistogram().quantile(0.5) is None
-    with pytest.raises(ValueError):
-        LogHistogram.from_json({**a.to_json(), "count": a.count + 1})
-    with pytest.raises(ValueError):
-        LogHistogram.from_json({"gamma": 2})
+from loadgate.loadgen.recorder import Recorder
+from loadgate.spec import PlanWindow, Scenario
 
 
 def sse(*chunks: dict | str) -> list[bytes]:
@@ -113,26 +80,46 @@ def test_request_body_follows_the_scenario():
     assert lengths[0] < 20 and lengths[-1] > 1000  # one-word greetings to long documents
 
 
-def test_record_merges_by_second_and_reads_back(tmp_path):
-    worker_a, worker_b = ChatRecord(), ChatRecord()
-    worker_a.add(start=100.2, end=101.5, ttft_s=0.2, gaps_s=[0.02, 0.03], output_tokens=3,
-                 usage_reported=True)
-    worker_b.add(start=100.9, end=102.1, ttft_s=0.4, gaps_s=[0.05], output_tokens=2,
-                 usage_reported=False)
-    total = ChatRecord().merge(worker_a.take()).merge(worker_b)
-    assert not worker_a and sorted(total.slots) == [101, 102]
-    assert (total.first_start, total.last_end) == (100.2, 102.1)
-    record_path(tmp_path / "locust").write_text(json.dumps(total.to_json()))
-    back = read_record(tmp_path / "locust")
-    f = figures(back.window(), back.last_end - back.first_start)
-    assert f["chatRequests"] == 2 and f["outputTokens"] == 5
-    assert f["ttftP50Ms"] == pytest.approx(200, rel=0.01)
-    assert f["ttftP99Ms"] == pytest.approx(400, rel=0.01)
-    assert f["itlP50Ms"] == pytest.approx(30, rel=0.01)
-    assert f["outputTokensPerS"] == pytest.approx(5 / 1.9, rel=0.01)
-    assert f["usageReportedShare"] == 0.5
-    assert figures(back.window(102, 103), 1.0)["chatRequests"] == 1
-    assert read_record(tmp_path / "none") is None
-    record_path(tmp_path / "bad").write_text('{"version": 1, "slots": {"x": 1}}')
-    with pytest.raises(ValueError, match="bad_chat.json is unusable"):
-        read_record(tmp_path / "bad")
+def sample(ttft_ms: float, gaps_ms=(30.0, 30.0), tokens: int = 3) -> ChatSample:
+    return ChatSample(ttft_ms=ttft_ms, gaps_ms=tuple(gaps_ms), output_tokens=tokens,
+                      usage_reported=tokens == 3, duration_s=0.5)
+
+
+def test_chat_requests_ride_the_latency_record_per_window(tmp_path, monkeypatch):
+    """Two workers' chat samples, filed by the recorder like their requests' latency, merge on
+    the master into the record's windows and read back from locust_latency.json."""
+    rec = Record(plan=(PlanWindow(0, 0, 10, users=2), PlanWindow(1, 10, 20, users=4)))
+    rec.begin_window(0, now=100.0)
+    rec.begin_window(1, now=110.0)
+    rec.end(now=120.0)
+    state = ProcessState()   # a worker told of window 1 at 110 s
+    state.apply(Control(window=0), now=100.0)
+    state.apply(Control(window=1), now=110.0)
+    monkeypatch.setattr(control, "STATE", state)
+    for worker, late_ms in (("w1", None), ("w2", 300.0)):
+        recorder = Recorder()
+        for window, ttft in ((0, 200.0), (1, 400.0)):
+            kw = {}
+            if late_ms is not None:   # open loop: due 300 ms before it was sent
+                kw = {"loadgate_window": window, "loadgate_service_ms": 500.0}
+            recorder.on_request("POST", "/v1/chat/completions",
+                                500.0 + (late_ms or 0.0), start_time=105.0 + 10 * window,
+                                loadgate_chat=sample(ttft, tokens=3 + window), **kw)
+        recorder.on_request("GET", "/health", 1.0, start_time=105.0)   # no chat sample
+        rec.merge_message(worker, recorder.take())
+    rec.write(tmp_path / "locust")
+    back, note = read_record(tmp_path / "locust")
+    assert note is None
+    w0, w1 = back.window(0).chat, back.window(1).chat
+    assert (w0.requests, w0.output_tokens, w1.output_tokens) == (2, 6, 8)
+    # closed loop: TTFT as measured; open loop: + how late the request started
+    close = pytest.approx   # a histogram bucket's midpoint: within 0.4%
+    assert [w0.ttft.percentile(q) for q in (0.5, 1.0)] == close([200.0, 500.0], rel=0.004)
+    assert w1.ttft.percentile(1.0) == 700.0 and w1.itl.percentile(0.5) == close(30, rel=0.004)
+    f = back.whole().chat.figures(20.0)
+    assert (f["chatRequests"], f["outputTokens"], f["outputTokensPerS"]) == (4, 14, 0.7)
+    assert f["usageReportedShare"] == 0.5 and f["requestTokensPerSP50"] == close(6, rel=0.004)
+    assert f["ttftP95Ms"] == close(700, rel=0.004) and f["itlP95Ms"] == close(30, rel=0.004)
+    assert back.window(0).cells["/health"]["GET"].requests == 2
+    with pytest.raises(ValueError):
+        ChatData.from_json({"requests": -1})

@@ -61,7 +61,7 @@ def test_chat_run_measures_ttft_and_itl(tmp_path):
     with model_apis.running(ttft_ms=TTFT_MS, itl_ms=ITL_MS,
                             require_header=f"Authorization: {KEY}") as base:
         path = write_loadtest(
-            tmp_path, "chat", url=base,
+            tmp_path, "chat", url=base + "/",   # a trailing slash: no //v1/... paths
             target={"headers": [{"name": "Authorization", "valueFrom": {"env": "CHAT_KEY"}}]},
             load={"stages": [{"duration": "4s", "users": 2}, {"duration": "5s", "users": 6}],
                   "stopTimeout": "5s"},
@@ -70,6 +70,7 @@ def test_chat_run_measures_ttft_and_itl(tmp_path):
                         "maxErrorRate": 0.01})
         run = loadgate("run", str(path), "--out", str(out),
                        env={**os.environ, "CHAT_KEY": KEY, WAIT_TIME_ENV: "0.05,0.1"})
+        served = json.loads(urllib.request.urlopen(base + "/stats").read())["chat"]
     assert run.returncode == 0, run.stdout[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     s = summary["summary"]
@@ -77,7 +78,8 @@ def test_chat_run_measures_ttft_and_itl(tmp_path):
           f"p95 {s['ttftP95Ms']} p99 {s['ttftP99Ms']}, ITL p50 {s['itlP50Ms']} "
           f"p95 {s['itlP95Ms']} ms over {s['chatRequests']} requests")
     assert s["failures"] == 0 and s["requests"] >= 20  # the key was sent (else 401s)
-    assert s["requests"] <= s["chatRequests"] <= s["requests"] + 12  # see the next test
+    # the latency record has every request; Locust's CSV may miss a worker's last report
+    assert s["requests"] <= s["chatRequests"] <= served
     assert abs(s["ttftP50Ms"] - TTFT_MS) <= 0.1 * TTFT_MS
     assert abs(s["itlP50Ms"] - ITL_MS) <= 0.1 * ITL_MS
     assert TTFT_MS * 0.95 <= s["ttftP95Ms"] <= s["ttftP99Ms"] and ITL_MS * 0.95 <= s["itlP95Ms"]

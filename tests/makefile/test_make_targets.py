@@ -180,6 +180,59 @@ def test_default_profiles_exist_and_name_their_loadtest():
     assert out.stdout.strip() == "ramp-up", out.stderr
 
 
+def test_help_lists_every_variable_with_its_default():
+    out = make("help").stdout
+    section = out[out.rindex("Variables"):]
+    declared = re.findall(r"^([A-Z0-9_]+) \?=", MAKEFILE.read_text(), re.M)
+    assert len(declared) > 20
+    for name in declared:
+        assert re.search(rf"^\s+(\x1b\[\d+m)?{name}\b", section, re.M), name
+    assert re.search(r"PROFILE\s+(\x1b\[0m)?\s*profiles/smoke\.yaml", section)
+    assert re.search(r"RUN_ARGS\s+(\x1b\[0m)?\s*\(empty\)", section)
+
+
+@pytest.mark.parametrize("root", [True, False])
+def test_tools_without_node_or_unzip_installs_them_or_names_them(tmp_path, root):
+    """Debian as root: apt-get installs nodejs, npm, unzip; otherwise one line naming what is
+    missing. (Stand-ins for apt-get and id: nothing is installed by this test.)"""
+    log = tmp_path / "apt.log"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    _fake(bindir, "apt-get", f'echo "$@" >> {log}\n[ "$1" = update ] && exit 0\nexit 100\n')
+    _fake(bindir, "id", f"echo {0 if root else 1000}\n")
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    proc = make("-B", "tools", "NPM=no-such-npm", "UNZIP=no-such-unzip", f"TOOLS={tmp_path}/t",
+                env=env)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    if root:
+        assert "installing npm(Node.js) unzip (nodejs npm unzip) with apt-get" in said
+        installs = [c for c in log.read_text().splitlines() if "install" in c]
+        assert installs and installs[0].split()[-3:] == ["nodejs", "npm", "unzip"]
+        assert "could not install nodejs npm unzip" in said
+    else:
+        assert not log.exists()
+        lines = [ln for ln in said.splitlines() if ln.startswith("make tools:")]
+        assert lines == [ln for ln in lines if "missing npm(Node.js) unzip" in ln] and \
+            len(lines) == 1, said
+        assert "network access" in lines[0] and "apt-get install nodejs npm unzip" in lines[0]
+
+
+def test_make_run_exits_2_whatever_the_verdict_and_the_readme_says_so(tmp_path):
+    """make turns any failed recipe into its own exit 2: the README must not promise the
+    verdict's code from make run (a stand-in loadgate that fails with 1, as on a Fail)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    _fake(venv / "bin", "loadgate", 'echo "verdict: Fail"; exit 1\n')
+    (venv / ".installed").touch()  # newer than pyproject.toml: no install
+    proc = make("run", f"VENV={venv}", "PORT=1")
+    assert proc.returncode == 2 and "verdict: Fail" in proc.stdout
+    assert "Error 1" in proc.stderr
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert "`make run` cannot pass the exact code on: make exits 2 for any failed recipe" in readme
+    assert "call `loadgate run`" in readme
+
+
 def test_images_take_base_image_and_torch_index():
     """`make images` passes BASE_IMAGE and TORCH_INDEX_URL on (no registry: local stand-ins)."""
     plain = make("-n", "images").stdout

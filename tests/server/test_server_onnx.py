@@ -25,9 +25,13 @@ def onnx_cache(tmp_path_factory):
 
 def test_onnx_export_is_cached_and_matches_torch(client, onnx_cache, caplog):
     caplog.set_level(logging.INFO, logger="uvicorn.error.loadgate")
+    caplog.set_level(logging.INFO, logger="sentence_transformers")
     settings = ServerSettings(backend="onnx", onnx_cache_dir=onnx_cache)
     onnx = model_mod.load(settings)
     assert "exporting" in caplog.text
+    # loadgate keeps the export itself: no advice to save it into the model's (site-packages)
+    # directory
+    assert "save_pretrained" not in caplog.text and "push_to_hub" not in caplog.text
     exported = list(onnx_cache.glob("*/onnx/model.onnx"))
     assert len(exported) == 1, list(onnx_cache.rglob("*"))
     assert not list(onnx_cache.glob(".export-*")), "temporary export dir left behind"

@@ -50,7 +50,8 @@ def test_constant_defaults():
     assert lt.workers == 1 and lt.ttl_seconds_after_finished == 86400
     assert lt.scenario.weights == {"single": 8, "batch": 2, "health": 1}
     assert lt.scenario.single_texts == (1, 2) and lt.scenario.batch_texts == (8, 16)
-    assert lt.timeouts == spec.Timeouts(120.0, 1800.0)
+    # the deadline defaults to its minimum: readyTimeout 5m + 1m + stopTimeout 10s + 2m margin
+    assert lt.timeouts == spec.Timeouts(120.0, 490.0)
     assert lt.thresholds == spec.Thresholds() and lt.baseline is None and lt.locustfile is None
 
 
@@ -151,7 +152,9 @@ DELETE = object()
 
 ERRORS = [
     ("apiVersion", "v1", "apiVersion", "must be 'loadgate.dev/v1alpha1'"),
-    ("kind", "Job", "kind", "must be 'LoadTest'"),
+    ("kind", "Job", "kind", "must be 'LoadTest', not 'Job'"),
+    ("kind", DELETE, "kind", "is required (must be 'LoadTest')"),
+    ("apiVersion", DELETE, "apiVersion", "is required (must be 'loadgate.dev/v1alpha1')"),
     ("metadata.name", DELETE, "metadata.name", "is required"),
     ("metadata.name", 3, "metadata.name", "non-empty string"),
     ("metadata.name", "Ramp_Up", "metadata.name", "lowercase DNS name"),
@@ -220,6 +223,40 @@ def test_errors_name_the_field(field, value, path, message):
     assert f"{path}: " in str(e.value)
 
 
+@pytest.mark.parametrize("load,target,minimum", [
+    ({"users": 10, "runTime": "5m"}, {}, "12m10s"),                       # 5m + 5m + 10s + 2m
+    ({"stages": [{"duration": "30s", "users": 10}, {"duration": "1m", "users": 40}],
+      "stopTimeout": "5s"}, {"readyTimeout": "1m"}, "4m35s"),              # 1m + 1m30s + 5s + 2m
+    ({"breakpoint": {"startUsers": 5, "stepUsers": 5, "stepDuration": "15s", "maxUsers": 100}},
+     {"readyTimeout": "30s"}, "7m40s"),                                    # 30s + 20 x 15s + 10s + 2m
+])
+def test_deadline_must_cover_ready_plan_stop_and_margin(load, target, minimum):
+    """A deadline shorter than readyTimeout + planned load + stopTimeout + 2m is rejected,
+    naming the fields and the minimum; without one, the minimum is the default."""
+    seconds = parse_duration(minimum)
+    d = doc(load=load, target={"url": "http://127.0.0.1:8000", **target})
+    assert parse(d).timeouts.deadline_s == seconds
+    assert parse({**d, "spec": {**d["spec"], "timeouts": {"deadline": minimum}}})
+    d["spec"]["timeouts"] = {"deadline": seconds - 1}
+    with pytest.raises(SpecError) as e:
+        parse(d)
+    [(path, message)] = e.value.errors
+    assert path == "spec.timeouts.deadline"
+    assert message.startswith(f"must be at least {minimum} = target.readyTimeout ")
+    for part in ("the planned load", "load.stopTimeout", "2m for pods to start"):
+        assert part in message
+
+
+def test_deadline_follows_an_override():
+    """A longer run time from the command line moves the default deadline along; against a
+    deadline written in the file it is an error like a bad file."""
+    lt = parse(doc(load={"users": 1, "runTime": "1m"}))
+    assert spec.override(lt, {"load.runTime": "10m"}).timeouts.deadline_s == 300 + 600 + 10 + 120
+    fixed = parse(doc(load={"users": 1, "runTime": "1m"}, timeouts={"deadline": "10m"}))
+    with pytest.raises(SpecError, match="spec.timeouts.deadline: must be at least 17m10s"):
+        spec.override(fixed, {"load.runTime": "10m"})
+
+
 LOAD_ERRORS = [
     ({}, "spec.load", "found none"),
     ({"users": 5, "runTime": "5s", "stages": [{"duration": "5s", "users": 1}]}, "spec.load",
@@ -242,6 +279,36 @@ LOAD_ERRORS = [
      "spec.load.breakpoint.stepUsers", "must be >= 1"),
     ({"breakpoint": {"startUsers": 1, "stepUsers": 1, "maxUsers": 5}},
      "spec.load.breakpoint.stepDuration", "is required"),
+    # rate loads (open loop)
+    ({"rate": {"rps": 5, "duration": "1m"}, "users": 3, "runTime": "1m"}, "spec.load",
+     "found users and rate"),
+    ({"rate": {"rps": 0, "duration": "1m"}}, "spec.load.rate.rps", "must be > 0"),
+    ({"rate": {"rps": 5}}, "spec.load.rate.duration", "is required"),
+    ({"rate": {"rps": 5, "duration": "1m", "arrival": "bursty"}}, "spec.load.rate.arrival",
+     "must be one of constant, poisson"),
+    ({"rate": {"rps": 5, "duration": "1m", "maxInFlight": 0}}, "spec.load.rate.maxInFlight",
+     "must be >= 1"),
+    ({"rate": {"rps": 5, "duration": "1m"}, "maxInFlight": 9}, "spec.load.maxInFlight",
+     "goes with load.rateStages only; write it inside load.rate"),
+    ({"rateStages": [{"duration": "5s", "rps": 0}]}, "spec.load.rateStages", "rps > 0"),
+    ({"rateStages": [{"duration": "5s", "users": 3}]}, "spec.load.rateStages[0].users",
+     "unknown field"),
+    ({"rateStages": [{"duration": "5s", "rps": 3, "name": "a"},
+                     {"duration": "5s", "rps": 3, "name": "a"}]},
+     "spec.load.rateStages[1].name", "names two stages"),
+    ({"stages": [{"duration": "5s", "users": 1, "name": "warm up"}]},
+     "spec.load.stages[0].name", "letters, digits"),
+    ({"stages": [{"duration": "5s", "users": 1, "thresholds": {"p95Ms": 0}}]},
+     "spec.load.stages[0].thresholds.p95Ms", "must be > 0"),
+    ({"stages": [{"duration": "5s", "users": 1, "thresholds": {"endpoints": {}}}]},
+     "spec.load.stages[0].thresholds.endpoints", "unknown field"),
+    ({"breakpoint": {"startRps": 10, "stepRps": 5, "stepDuration": "5s", "maxRps": 5}},
+     "spec.load.breakpoint.maxRps", "must be >= startRps (10)"),
+    ({"breakpoint": {"startRps": 10, "stepRps": 5, "stepDuration": "5s", "maxRps": 50,
+                     "maxUsers": 9}},
+     "spec.load.breakpoint.maxUsers", "either users (startUsers, stepUsers, maxUsers) or rate"),
+    ({"breakpoint": {"startUsers": 1, "stepUsers": 1, "stepDuration": "5s", "maxUsers": 5,
+                     "arrival": "poisson"}}, "spec.load.breakpoint.arrival", "unknown field"),
 ]
 
 
@@ -305,3 +372,45 @@ def test_bare_thresholds_are_checked_by_the_same_rules_all_at_once():
     assert spec.parse_thresholds({"p95Ms": 500, "endpoints": {"/health": {"p99Ms": 50}}}) == \
         spec.Thresholds(p95_ms=500.0, endpoints={"/health": spec.Thresholds(p99_ms=50.0)})
     assert spec.parse_thresholds(None) == spec.Thresholds()
+
+
+def test_rate_loads_plan_their_windows():
+    lt = parse(doc(load={"rateStages": [
+        {"duration": "1m", "rps": 10, "name": "steady", "thresholds": {"p95Ms": 500}},
+        {"duration": "30s", "rps": 80, "name": "spike"}], "arrival": "poisson",
+        "maxInFlight": 64, "stopTimeout": "5s"}, workers=4))
+    load = lt.load
+    assert (load.mode, load.open_loop, load.capacity_search) == ("rateStages", True, False)
+    assert (load.arrival, load.max_in_flight, load.duration_s, load.max_rps) == \
+        ("poisson", 64, 90.0, 80.0)
+    steady, spike = load.windows()
+    assert (steady.start_s, steady.end_s, steady.rps, steady.label) == (0, 60, 10, "steady")
+    assert steady.thresholds == spec.Thresholds(p95_ms=500) and spike.thresholds is None
+    bp = parse(doc(load={"breakpoint": {"startRps": 10, "stepRps": 10, "stepDuration": "20s",
+                                        "maxRps": 35}})).load
+    assert (bp.mode, bp.capacity_search, bp.arrival, bp.max_in_flight) == \
+        ("rateBreakpoint", True, "constant", 256)
+    assert [w.rps for w in bp.windows()] == [10, 20, 30, 35] and bp.duration_s == 80
+    rate = parse(doc(load={"rate": {"rps": 2.5, "duration": "2m"}})).load
+    assert (rate.mode, rate.duration_s, [w.rps for w in rate.windows()]) == ("rate", 120, [2.5])
+    users = parse(doc()).load
+    assert not users.open_loop and users.arrival is None and users.windows()[0].users == 10
+
+
+def test_every_worker_needs_a_share_of_max_in_flight():
+    with pytest.raises(SpecError) as e:
+        parse(doc(load={"rate": {"rps": 5, "duration": "1m", "maxInFlight": 2}}, workers=3))
+    assert e.value.errors == [("spec.load.rate.maxInFlight",
+                               "must be >= workers (3): each worker takes a share of it, not 2")]
+
+
+def test_rate_override_for_rps_on_the_command_line():
+    rate = parse(doc(load={"rate": {"rps": 5, "duration": "1m"}}))
+    assert spec.override(rate, spec.rate_override(rate, 40)).load.rate.rps == 40
+    users = parse(doc(load={"users": 10, "runTime": "90s", "stopTimeout": "3s"}))
+    turned = spec.override(users, spec.rate_override(users, 12.5)).load
+    assert (turned.mode, turned.rate.rps, turned.rate.duration_s, turned.stop_timeout_s) == \
+        ("rate", 12.5, 90.0, 3.0)
+    stages = parse(doc(load={"stages": [{"duration": "5s", "users": 1}]}))
+    with pytest.raises(SpecError, match="not a stages load"):
+        spec.rate_override(stages, 10)

@@ -52,12 +52,12 @@ def _answer(method: str, path: str, body: bytes) -> tuple[int, dict]:
     return 404, {"detail": f"no route {method} {path}"}
 
 
-class KnownCapacityServer:
-    def __init__(self, service_s: float):
-        self.service_s = service_s
-        # The single "worker": each request's service starts when the previous one ends, on a
-        # virtual clock, so the capacity is exactly 1/service_s whatever the loop's overhead.
-        self.busy_until = 0.0
+class DelayServer:
+    """HTTP/1.1 keep-alive over asyncio; each request is answered at `answer_at(now, path)`
+    (loop time). Subclasses say when."""
+
+    def answer_at(self, now: float, path: str) -> float:
+        raise NotImplementedError
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -80,8 +80,7 @@ class KnownCapacityServer:
                 body = await reader.readexactly(length) if length else b""
                 keep_alive = headers.get("connection", "").lower() != "close"
                 now = asyncio.get_running_loop().time()
-                self.busy_until = max(now, self.busy_until) + self.service_s
-                await asyncio.sleep(self.busy_until - now)
+                await asyncio.sleep(max(0.0, self.answer_at(now, path) - now))
                 status, payload = _answer(method, path, body)
                 writer.write(_response(status, payload, keep_alive))
                 await writer.drain()
@@ -93,8 +92,20 @@ class KnownCapacityServer:
             writer.close()
 
 
-async def serve(host: str, port: int, service_ms: float) -> None:
-    app = KnownCapacityServer(service_ms / 1000.0)
+class KnownCapacityServer(DelayServer):
+    def __init__(self, service_s: float):
+        self.service_s = service_s
+        # The single "worker": each request's service starts when the previous one ends, on a
+        # virtual clock, so the capacity is exactly 1/service_s whatever the loop's overhead.
+        self.busy_until = 0.0
+
+    def answer_at(self, now: float, path: str) -> float:
+        self.busy_until = max(now, self.busy_until) + self.service_s
+        return self.busy_until
+
+
+async def serve_app(app: DelayServer, host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT."""
     server = await asyncio.start_server(app.handle, host, port, backlog=1024)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,6 +113,10 @@ async def serve(host: str, port: int, service_ms: float) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with server:
         await stop.wait()
+
+
+async def serve(host: str, port: int, service_ms: float) -> None:
+    await serve_app(KnownCapacityServer(service_ms / 1000.0), host, port)
 
 
 @contextlib.contextmanager

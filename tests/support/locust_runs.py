@@ -1,7 +1,9 @@
-"""Short real Locust runs, and the one real result set the gate and collector tests share."""
+"""Short real Locust runs, `loadgate run` as a subprocess, and the one real result set the gate
+and collector tests share."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,9 +11,11 @@ import sys
 from pathlib import Path
 
 from loadgate import spec
-from loadgate.loadgen import LOCUSTFILE
+from loadgate.loadgen import LATENCY_LISTENER_FILE, LOCUSTFILE
 from loadgate.loadgen.think_time import WAIT_TIME_ENV
 from support import known_capacity
+
+REPO = Path(__file__).resolve().parents[2]
 
 # 4 users, ~10% of requests hit a missing route (404 -> a Locust failure), the rest succeed.
 FAILING_LOCUSTFILE = '''
@@ -35,13 +39,15 @@ class U(FastHttpUser):
 
 
 def run_locust(workdir: Path, locustfile: str, host: str, *extra: str,
-               timeout: float = 60, env: dict | None = None) -> str:
-    """Run Locust headless with --csv/--csv-full-history; returns the CSV prefix."""
+               timeout: float = 60, env: dict | None = None, modules: tuple[Path, ...] = ()) -> str:
+    """Run Locust headless with --csv/--csv-full-history; returns the CSV prefix. `modules`:
+    more -f files (e.g. the latency listener)."""
     lf = workdir / "locustfile.py"
     lf.write_text(locustfile)
     prefix = str(workdir / "locust")
+    files = ",".join(str(f) for f in (lf, *modules))
     proc = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(lf), "--headless", "--host", host,
+        [sys.executable, "-m", "locust", "-f", files, "--headless", "--host", host,
          "--csv", prefix, "--csv-full-history", "--only-summary", "--stop-timeout", "2",
          "--loglevel", "WARNING", *extra],
         cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
@@ -68,10 +74,27 @@ def copy_results(src: Path, dest: Path) -> Path:
 def run_builtin(workdir: Path, lt: spec.LoadTest, *, users: int, seconds: int,
                 wait_time_s: str = "0,0", env: dict | None = None) -> str:
     """The built-in locustfile for `lt` in one headless Locust process (its LoadTest read from
-    loadtest.json, as in a run), `users` closed-loop users for `seconds`; the CSV prefix."""
+    loadtest.json and its latency record written, as in a run), `users` closed-loop users for
+    `seconds`; the CSV prefix."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **(env or {}), spec.CONFIG_ENV: str(spec.write_runtime(lt, workdir)),
            WAIT_TIME_ENV: wait_time_s}
     return run_locust(workdir, LOCUSTFILE.read_text(), lt.target.url, "-u", str(users),
                       "-r", str(users), "--run-time", f"{seconds}s", env=env,
+                      modules=(LATENCY_LISTENER_FILE,),
                       timeout=seconds + 60)
+
+
+def loadgate_run(*argv: str, cwd: Path, timeout: float = 120,
+                 env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m loadgate run ARGV` in `cwd`; its output is printed (pytest shows it when
+    the test fails)."""
+    r = subprocess.run([sys.executable, "-m", "loadgate", "run", *argv], cwd=cwd,
+                       capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})})
+    print(r.stdout, r.stderr, sep="\n")
+    return r
+
+
+def summary_of(out: Path) -> dict:
+    return json.loads((Path(out) / "summary.json").read_text())

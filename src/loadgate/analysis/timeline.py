@@ -1,5 +1,9 @@
-"""`timeline.png`: users, throughput and p50/p95 over time, the breaking point marked; chat
-runs add a panel with TTFT and inter-token p95 and output tokens per second."""
+"""`timeline.png`: users, throughput and p50/p95 over time, the breaking point marked.
+
+A rate load (open loop) shows what was offered against what was achieved, and the dropped
+requests per second, instead of users; with a latency record, each window's exact p95 is
+drawn over Locust's 10 s percentiles. Chat runs add a panel with each window's TTFT and
+inter-token p95 and output tokens per second (from the latency record's windows)."""
 
 from __future__ import annotations
 
@@ -36,9 +40,24 @@ def _trailing_rps(points: list[HistoryPoint]) -> list[float]:
     return out
 
 
+def _window_steps(windows: list[dict], key: str, per_second: bool = False):
+    """(x, y) of one flat segment per window (y per second of the window with per_second),
+    broken between windows (NaN), so a gap between windows is not drawn as a slope."""
+    xs, ys = [], []
+    for w in windows:
+        value = w.get(key)
+        if value is None:
+            continue
+        if per_second:
+            value = value / max(w["endS"] - w["startS"], 1e-9)
+        xs += [w["startS"], w["endS"], w["endS"]]
+        ys += [value, value, float("nan")]
+    return xs, ys
+
+
 def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point: dict | None,
-                   title: str = "", windowed: bool = True, chat=None) -> Path:
-    """`chat`: the run's ChatRecord (loadgate.loadgen.chat_metrics), for the third panel."""
+                   title: str = "", windowed: bool = True,
+                   windows: list[dict] | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a display
@@ -48,37 +67,62 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
     t0 = points[0].t if points else 0.0
     ts = [p.t - t0 for p in points]
     rps = _trailing_rps(points)
-    rows = 3 if chat else 2
-    fig, axes = plt.subplots(rows, 1, sharex=True, figsize=(10, 6.5 if rows == 2 else 9))
-    ax_load, ax_lat = axes[0], axes[1]
     # A row describes the second that ends at its timestamp: steps drawn "pre".
-    ax_load.step(ts, rps, where="pre", color="tab:blue", label="req/s")
+    windows = [w for w in windows or [] if "startS" in w and "endS" in w]
+    chat = any("ttftP95Ms" in w for w in windows)
+    fig, axes = plt.subplots(3 if chat else 2, 1, sharex=True,
+                             figsize=(10, 9 if chat else 6.5))
+    ax_load, ax_lat = axes[0], axes[1]
+    open_loop = any("offeredRps" in w for w in windows)
     ax_load.set_ylabel("requests/s")
-    ax_users = ax_load.twinx()
-    ax_users.step(ts, [p.users for p in points], where="pre", color="tab:gray",
-                  label="users")
-    ax_users.set_ylabel("users")
+    if open_loop:
+        ax_load.step(ts, rps, where="pre", color="tab:blue", alpha=0.35, linewidth=1,
+                     label="answered req/s (Locust's counts)")
+        ax_load.plot(*_window_steps(windows, "offeredRps"), color="tab:orange", linewidth=2.5,
+                     label="offered req/s")
+        ax_load.plot(*_window_steps(windows, "rps"), color="tab:blue", linewidth=2,
+                     label="achieved req/s (per window)")
+        ax_load.plot(*_window_steps(windows, "dropped", per_second=True), color="tab:red",
+                     linestyle="--", label="dropped req/s")
+        ax_users = None
+    else:
+        ax_load.step(ts, rps, where="pre", color="tab:blue", label="req/s")
+        ax_users = ax_load.twinx()
+        ax_users.step(ts, [p.users for p in points], where="pre", color="tab:gray",
+                      label="users")
+        ax_users.set_ylabel("users")
     kind = "10 s window" if windowed else "cumulative"
     ax_lat.plot(ts, [p.p50_ms for p in points], color="tab:green", label=f"p50 ({kind})")
     ax_lat.plot(ts, [p.p95_ms for p in points], color="tab:red", label=f"p95 ({kind})")
+    exact = [w for w in windows if w.get("latencySource") == "histogram"]
+    if exact:
+        ax_lat.plot(*_window_steps(exact, "p95Ms"), color="black", linewidth=1.5,
+                    label="p95 per window (exact" + (", from scheduled start)" if open_loop
+                                                     else ")"))
     ax_lat.set_ylabel("latency (ms)")
     axes[-1].set_xlabel("seconds since start")
     if chat:
-        _chat_panel(axes[2], ts, points, chat)
+        _chat_panel(axes[2], windows)
     bp = breaking_point or {}
     if bp.get("found") and bp.get("atS") is not None:
         for ax in axes:
             ax.axvline(bp["atS"], color="black", linestyle="--", linewidth=1)
         right_half = bp["atS"] > (ts[-1] if ts else 0) / 2
-        ax_load.annotate(f"broke: {bp['users']} users, {bp['reason']}",
-                         xy=(bp["atS"], 0.97), xycoords=("data", "axes fraction"),
-                         fontsize=8, ha="right" if right_half else "left", va="top",
+        where = (f"{bp.get('brokeAtRps')} req/s offered" if bp.get("unit") == "rps"
+                 else f"{bp.get('users')} users")
+        ax_load.annotate(f"broke: {where}, {bp['reason']}",
+                         xy=(bp["atS"], 0.03 if open_loop else 0.97),
+                         xycoords=("data", "axes fraction"),
+                         fontsize=8, ha="right" if right_half else "left",
+                         va="bottom" if open_loop else "top",
                          bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
     limit = bp.get("slo", {}).get("p95Ms")
-    if limit and limit <= 1.5 * max((p.p95_ms for p in points), default=0):
+    if limit and limit <= 1.5 * max((p.p95_ms for p in points), default=0) or (
+            limit and exact and limit <= 1.5 * max(w["p95Ms"] for w in exact)):
         ax_lat.axhline(bp["slo"]["p95Ms"], color="tab:red", linestyle=":", linewidth=1,
                        label="p95 limit")
-    lines = ax_load.get_legend_handles_labels()[0] + ax_users.get_legend_handles_labels()[0]
+    lines = ax_load.get_legend_handles_labels()[0] + (
+        ax_users.get_legend_handles_labels()[0] if ax_users is not None else [])
     ax_load.legend(lines, [h.get_label() for h in lines], loc="upper left", fontsize=8)
     ax_lat.legend(loc="upper left", fontsize=8)
     fig.suptitle(title or "load test timeline")
@@ -89,17 +133,15 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
     return path
 
 
-def _chat_panel(ax, ts: list[float], points: list[HistoryPoint], chat) -> None:
-    from loadgate.analysis.chat import SERIES_WINDOW_S, chat_series
-
-    series = chat_series(points, chat)
-    ax.plot(ts, series["ttftP95Ms"], color="tab:purple", label=f"TTFT p95 ({SERIES_WINDOW_S} s)")
-    ax.plot(ts, series["itlP95Ms"], color="tab:orange",
-            label=f"inter-token p95 ({SERIES_WINDOW_S} s)")
+def _chat_panel(ax, windows: list[dict]) -> None:
+    ax.plot(*_window_steps(windows, "ttftP95Ms"), color="tab:purple", linewidth=2,
+            label="TTFT p95 per window")
+    ax.plot(*_window_steps(windows, "itlP95Ms"), color="tab:orange", linewidth=2,
+            label="inter-token p95 per window")
     ax.set_ylabel("chat latency (ms)")
     ax_tokens = ax.twinx()
-    ax_tokens.step(ts, series["outputTokensPerS"], where="pre", color="tab:cyan",
-                   label="output tokens/s")
+    ax_tokens.plot(*_window_steps(windows, "outputTokensPerS"), color="tab:cyan",
+                   linestyle="--", label="output tokens/s")
     ax_tokens.set_ylabel("output tokens/s")
     lines = ax.get_legend_handles_labels()[0] + ax_tokens.get_legend_handles_labels()[0]
     ax.legend(lines, [h.get_label() for h in lines], loc="upper left", fontsize=8)

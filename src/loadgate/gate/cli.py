@@ -71,10 +71,29 @@ def load_baseline(path: str) -> dict:
         raise UsageProblem(str(e)) from None
 
 
+def check_not_a_runs_summary(args) -> None:
+    """The gate's summary.json must not silently replace the one a `loadgate run` wrote (its
+    `run` facts, notes and verdict would be lost): elsewhere, or with --force."""
+    import json
+
+    paths = ([Path(args.json)] if args.json else []) + \
+        ([Path(args.out) / "summary.json"] if args.out else [])
+    for path in paths:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and "run" in doc and not args.force:
+            raise UsageProblem(f"{path} is the summary of a loadgate run and would be replaced; "
+                               "write the gate's reports elsewhere (--out DIR, --json FILE) or "
+                               "pass --force")
+
+
 def main(args) -> int:
     try:
         thresholds, spec_pct = thresholds_from_args(args)
         baseline = load_baseline(args.baseline) if args.baseline else None
+        check_not_a_runs_summary(args)
     except UsageProblem as e:
         print(f"loadgate gate: {e}.", file=sys.stderr)
         return EXIT_CODES["Error"]
@@ -88,7 +107,5 @@ def main(args) -> int:
     except OSError as e:  # the results were read; the reports could not be written
         print(f"loadgate gate: cannot write the reports: {e}.", file=sys.stderr)
         return EXIT_CODES["Error"]
-    print(format_verdict(summary))
-    if summary["verdict"] == "Error":
-        print(summary["reason"], file=sys.stderr)
+    print(format_verdict(summary))  # the reason once, in the verdict block
     return EXIT_CODES[summary["verdict"]]

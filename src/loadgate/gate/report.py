@@ -26,6 +26,15 @@ def chat_sentence(s: dict) -> str | None:
             + (f" ({fmt(per_request)} per request)" if per_request is not None else ""))
 
 
+def _load_text(s: dict) -> str:
+    """What load ran: users, or for rate loads what was offered, achieved and dropped."""
+    if s.get("openLoop"):
+        return (f"offered {fmt(s.get('offeredRps'))} req/s, achieved "
+                f"{fmt(s.get('achievedRps'))} req/s, {s.get('dropped', 0)} dropped "
+                f"({s.get('droppedRate', 0.0):.2%})")
+    return f"up to {s['maxUsers']} users"
+
+
 def format_verdict(summary: dict) -> str:
     """The short block printed by `loadgate gate` and `loadgate run`."""
     lines = [f"verdict: {summary['verdict']}", f"reason:  {summary['reason']}"]
@@ -40,8 +49,7 @@ def format_verdict(summary: dict) -> str:
     if s:
         lines.append(f"measured: {s['requests']} requests, {s['errorRate']:.2%} errors, "
                      f"{fmt(s['rps'])} req/s, p50 {fmt(s['p50Ms'])} ms, "
-                     f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, "
-                     f"up to {s['maxUsers']} users")
+                     f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, {_load_text(s)}")
     if chat := chat_sentence(s):
         lines.append(f"chat: {chat}")
     if summary.get("verdict") != "Error":
@@ -52,6 +60,22 @@ def format_verdict(summary: dict) -> str:
         lines.append(f"drift: p95 {fmt(d['firstMinuteP95Ms'])} ms in the first minute, "
                      f"{fmt(d['lastMinuteP95Ms'])} ms in the last ({d['changePct']:+.1f}%)")
     return "\n".join(lines)
+
+
+def _run_errors(summary: dict) -> list[tuple[str, str, str]]:
+    """(testcase, error type, message) for what kept the run from a full verdict, so a CI
+    test report says why: interrupted, results unusable, or a LoadTest that could not run."""
+    out = []
+    run = summary.get("run") or {}
+    if run.get("interrupted"):
+        out.append(("run completed", "RunInterrupted",
+                    f"The run was interrupted after {fmt(run.get('durationS'))}s, before its "
+                    "plan ended: an interrupted run is never a Pass."))
+    if summary["verdict"] == "Error" and not summary.get("summary"):
+        out.append(("results usable", "ResultsUnusable", summary["reason"]))
+    if summary["verdict"] == "Invalid" and not summary.get("thresholds"):
+        out.append(("loadtest valid", "InvalidLoadTest", summary["reason"]))
+    return out
 
 
 def junit_xml(summary: dict) -> str:
@@ -65,12 +89,11 @@ def junit_xml(summary: dict) -> str:
     ET.SubElement(props, "property", name="verdict", value=summary["verdict"])
     ET.SubElement(props, "property", name="reason", value=summary["reason"])
     failures = errors = 0
-    if summary["verdict"] == "Error":
+    for case_name, kind, message in _run_errors(summary):
         case = ET.SubElement(suite, "testcase", classname=f"loadgate.{name}",
-                             name="results usable", time="0")
-        ET.SubElement(case, "error", message=summary["reason"], type="ResultsUnusable").text = (
-            summary["reason"])
-        errors = 1
+                             name=case_name, time="0")
+        ET.SubElement(case, "error", message=message, type=kind).text = message
+        errors += 1
     for r in rows:
         case = ET.SubElement(suite, "testcase", classname=f"loadgate.{name}",
                              name=r["metric"], time="0")
@@ -109,8 +132,8 @@ def summary_markdown(summary: dict) -> str:
     if s:
         out += [f"{s['requests']} requests, {s['failures']} failures "
                 f"({s['errorRate']:.2%}), {fmt(s['rps'])} req/s, p50 {fmt(s['p50Ms'])} ms, "
-                f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, up to "
-                f"{s['maxUsers']} users over {fmt(s['durationS'])} s.", ""]
+                f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, {_load_text(s)} "
+                f"over {fmt(s['durationS'])} s.", ""]
         if chat := chat_sentence(s):
             out += [f"Chat: {chat}.", ""]
     eps = summary.get("endpoints") or []
@@ -150,7 +173,7 @@ def write_reports(summary: dict, out_dir: str | Path, *, results=None) -> Path:
 
         write_timeline(results.history, out / "timeline.png", summary.get("breakingPoint"),
                        title=f"{summary.get('name', '')}: {summary['verdict']}",
-                       windowed=results.history_windowed, chat=results.chat)
+                       windowed=results.history_windowed, windows=summary.get("windows"))
     write_summary_json(summary, out / "summary.json")
     (out / "junit.xml").write_text(junit_xml(summary))
     (out / "summary.md").write_text(summary_markdown(summary))

@@ -6,30 +6,29 @@ without it, the spec's defaults. spec.scenario.protocol picks the module of requ
 weighted by `spec.scenario.weights`, with think time between requests (LOADGATE_WAIT_TIME_S,
 default 0.5-1.5 s; after a 429/503 with Retry-After at least that long when
 scenario.honorRetryAfter). Every request carries spec.target.headers, their values taken from
-this process's environment (`loadgate.spec.headers`). Chat runs record TTFT, inter-token
-latency and tokens in every process (`chat_metrics.py`). Works under --processes and
-master/worker because each process reads the file on import.
+this process's environment (`loadgate.spec.headers`). Chat requests hand their TTFT,
+inter-token latency and tokens to the latency recorder (`chat_metrics.py`), which
+latency_listener.py loads in every process. Works under --processes and master/worker because
+each process reads the file on import.
 """
 
 from __future__ import annotations
 
 import random
 
-from locust import FastHttpUser, events
+from locust import FastHttpUser
 
-from loadgate.loadgen import chat_metrics
 from loadgate.loadgen.protocols import module
 from loadgate.loadgen.protocols.common import backoff_left_s
 from loadgate.loadgen.think_time import wait_time_s
 from loadgate.spec import Scenario, read_runtime, resolve_headers
+from loadgate.urls import base
 
 LOADTEST = read_runtime()
 SCENARIO = LOADTEST.scenario if LOADTEST is not None else Scenario()
 PROTOCOL = module(SCENARIO.protocol)
 HEADERS = resolve_headers(LOADTEST.target.headers) if LOADTEST is not None else {}
 THINK_TIME_S = wait_time_s()
-if SCENARIO.chat:
-    events.init.add_listener(chat_metrics.watch)
 
 
 def _task(fn, scenario):
@@ -54,7 +53,7 @@ def weighted_tasks(scenario: Scenario) -> dict:
 class EmbeddingUser(FastHttpUser):
     """One client of the model API: think time, then one request of the protocol's mix."""
 
-    host = LOADTEST.target.url if LOADTEST is not None else None  # --host overrides it
+    host = base(LOADTEST.target.url) if LOADTEST is not None else None  # --host overrides it
     tasks = weighted_tasks(SCENARIO)
     default_headers = HEADERS
     health_path = LOADTEST.target.health_path if LOADTEST is not None else "/health"

@@ -9,25 +9,25 @@ function the Kubernetes collector calls) -> reports written once, the verdict bl
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
 from loadgate.exit_codes import EXIT_CODES
+from loadgate.runner import overrides
 from loadgate.runner.console import say, shown
 from loadgate.runner.loop import RunInterrupted, run_loop, stop_signals
+from loadgate.runner.overrides import InvalidInput
 from loadgate.runner.ready import TargetNotReady, wait_for_target
 from loadgate.runner.serve import LocalServer, ServeError, host_port
+from loadgate.urls import join
 
 # what a previous run left in the output directory; removed first so it cannot be mistaken
 # for this run's results (a half-finished run must read as "no results", not as old ones)
 OUTPUT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
                 "summary.md", "timeline.png", "locust_generator.json", "locust.log", "server.log",
-                "loadtest.json", "locust_chat.json")
-
-
-class InvalidInput(Exception):
-    """The LoadTest or the command line cannot be run; str() says why (exit 3)."""
+                "loadtest.json", "locust_latency.json")
 
 
 # --- the LoadTest and its overrides -------------------------------------------------------
@@ -46,18 +46,7 @@ def load_loadtest(args):
     if args.serve and not target:
         host, port = host_port(None)
         target = f"http://{host}:{port}"
-    # flag -> (spec field, value); spec.override validates the result like a file
-    flags = {"--serve" if not args.target else "--target": ("target.url", target),
-             "--workers": ("workers", args.workers), "--users": ("load.users", args.users),
-             "--spawn-rate": ("load.spawnRate", args.spawn_rate),
-             "--run-time": ("load.runTime", args.run_time)}
-    given = {flag: change for flag, change in flags.items() if change[1] is not None}
-    if not given:
-        return lt
-    try:
-        return spec.override(lt, dict(given.values()))
-    except spec.SpecError as e:
-        raise InvalidInput(f"{e}\n(with the command-line overrides {', '.join(given)})") from None
+    return overrides.apply(lt, args, target=target)
 
 
 def _locustfile(lt, spec_file: str) -> Path:
@@ -103,12 +92,42 @@ def _baseline(lt, out: Path) -> tuple[dict | None, str | None]:
                   f"(spec.baseline.loadTestRef {ref!r}); thresholds only")
 
 
+# every file a run writes starts with one of these (Locust's CSVs and whatever else is written
+# beside them under the prefix "locust", the worker logs), or is one of OUTPUT_FILES
+OWNED_PATTERNS = ("locust_*", "locust-worker-*.log")
+
+
 def _fresh_output_dir(out: Path) -> None:
+    """Remove every file an earlier run left here before this one starts: a stale generator
+    record or CSV must never be read as this run's. OSError if `out` cannot be written."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in OUTPUT_FILES:
-        (out / name).unlink(missing_ok=True)
-    for old in out.glob("locust-worker-*.log"):
-        old.unlink()
+    with tempfile.TemporaryFile(dir=out):  # writable, before any load is sent
+        pass
+    owned = [out / name for name in OUTPUT_FILES]
+    owned += [p for pattern in OWNED_PATTERNS for p in out.glob(pattern)]
+    for path in owned:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+
+
+def _report_invalid(args, problems: str) -> None:
+    """With --out, a LoadTest that cannot run still leaves its verdict there (Invalid, with
+    a junit.xml error), so a CI step reading the reports sees why. Without --out nothing is
+    written: a typo must not replace results/<name>/ of the last good run."""
+    from loadgate.gate.report import write_reports
+    from loadgate.gate.summary import error_summary
+
+    if not args.out:
+        return
+    out = Path(args.out).resolve()
+    reason = (f"{args.file} is not a valid LoadTest or the command line does not fit it: "
+              + "; ".join(line.strip() for line in problems.splitlines() if line.strip()) + ".")
+    try:
+        _fresh_output_dir(out)
+        write_reports(error_summary(out.name, reason, verdict="Invalid",
+                                    breaking_reason="no load was run"), out)
+    except OSError as e:
+        say(f"(cannot write the reports to {shown(out)}: {e.strerror or e})")
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -133,12 +152,29 @@ def _start_server(lt, out: Path) -> LocalServer:
     return server
 
 
+def _stop_server(server: LocalServer | None) -> None:
+    if server is None:
+        return
+    if server.running():
+        say("serve: stopping the model server")
+    else:
+        say(f"serve: the model server had already exited (code {server.proc.returncode})")
+    server.stop()
+
+
+# said once when the target's host name does not resolve: profiles target a cluster Service
+UNRESOLVED_HINT = ("a profile's target is a Service in a cluster; to run it on this machine "
+                   "add --serve (starts the local model server) or --target http://HOST:PORT "
+                   "(a server you started)")
+
+
 def _wait_for_target(lt, server: LocalServer | None) -> None:
-    health = lt.target.url.rstrip("/") + lt.target.health_path
+    health = join(lt.target.url, lt.target.health_path)
     say(f"waiting for {health} (up to {lt.target.ready_timeout_s:g}s)")
     t0 = time.monotonic()
     wait_for_target(health, lt.target.ready_timeout_s, log=say,
-                    give_up=server.exited if server else None)
+                    give_up=server.exited if server else None,
+                    unresolved_hint=None if server else UNRESOLVED_HINT)
     say(f"target ready after {time.monotonic() - t0:.1f}s")
 
 
@@ -149,8 +185,11 @@ def _cluster(lt, locustfile: Path, out: Path):
     cluster = LocustCluster(lt, locustfile=locustfile, out_dir=out, workers=lt.workers,
                             env=locust_env(write_runtime(lt, out)))
     plural = "s" if lt.workers != 1 else ""
+    peak = (f"{lt.load.max_rps:g} req/s open loop ({lt.load.arrival} arrivals, "
+            f"maxInFlight {lt.load.max_in_flight})" if lt.load.open_loop
+            else f"{lt.load.max_users} users")
     say(f"locust: master + {lt.workers} worker{plural} on 127.0.0.1, "
-        f"{lt.load.mode} load up to {lt.load.max_users} users, "
+        f"{lt.load.mode} load up to {peak}, "
         f"planned {lt.load.duration_s:.0f}s (logs in {shown(cluster.log_path)})")
     return cluster
 
@@ -166,18 +205,22 @@ def run(args) -> int:
         _check_headers(lt)
     except InvalidInput as e:
         say(f"{args.file}: not a valid LoadTest:\n{e}")
+        _report_invalid(args, str(e))
         return EXIT_CODES["Invalid"]
-    except ServeError as e:
-        say(f"cannot serve: {e}")
-        return EXIT_CODES["Error"]
     out = Path(args.out or Path("results") / lt.name).resolve()
-    baseline, baseline_note = _baseline(lt, out)
-    _fresh_output_dir(out)
+    try:
+        baseline, baseline_note = _baseline(lt, out)
+        _fresh_output_dir(out)
+    except OSError as e:
+        say(f"loadgate run: cannot write the results to {shown(out)}: {e.strerror or e} "
+            "(--out must be a writable directory)")
+        return EXIT_CODES["Invalid"]
 
     say(f"loadgate run: {lt.name} -> {lt.target.url} ({shown(out)}/)")
     if baseline_note:
         say(baseline_note)
     server = None
+    no_load = None  # why no load was sent, if so
     with stop_signals() as signals:
         try:
             try:
@@ -186,19 +229,19 @@ def run(args) -> int:
                 _wait_for_target(lt, server)
                 cluster = _cluster(lt, locustfile, out)
             except ServeError as e:
-                return _finish_without_load(lt.name, f"The model server could not start: {e}.",
-                                            out)
+                no_load = f"The model server could not start: {e}."
             except TargetNotReady as e:
-                return _finish_without_load(lt.name, str(e), out)
+                no_load = str(e)
             except RunInterrupted as e:
                 say(f"interrupted ({e}) before the load started")
-                return _finish_without_load(
-                    lt.name, f"The run was interrupted ({e}) before any load was sent.", out)
-            facts = run_loop(lt, cluster, signals)
+                no_load = f"The run was interrupted ({e}) before any load was sent."
+            if no_load is None:
+                facts = run_loop(lt, cluster, signals)
         finally:
-            if server is not None:
-                say("serve: stopping the model server")
-                server.stop()
+            signals.locust_started = True  # from here a signal is counted, not raised
+            _stop_server(server)
+    if no_load is not None:
+        return _finish_without_load(lt.name, no_load, out)
 
     results = read_run(cluster.csv_prefix)
     summary = summarize(lt, results, facts, baseline=baseline)

@@ -7,8 +7,9 @@ until the master has exited, and returns the run's facts for the summary.
 
 Stopping: a SIGINT/SIGTERM to the runner, the run's time limit, or every worker gone while the
 master lingers -> SIGINT to the master, which stops its workers and writes its final CSVs.
-Locust is never killed; if the master has not exited a stop timeout plus a margin after the
-SIGINT, the loop sends it once more and stops waiting.
+Locust is never killed; a second SIGINT would make the master die without them, so a second
+Ctrl-C only says that the stop is under way. A third, or the master still there a stop
+timeout plus a margin after the SIGINT, sends it once more and stops waiting.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ PROGRESS_EVERY_S = 5.0
 DEADLINE_MARGIN_S = 60.0      # on top of the plan, workers' connect time and stop timeout
 WORKERS_GONE_GRACE_S = 15.0   # every worker gone, master still there: on top of stopTimeout
 MASTER_EXIT_GRACE_S = 30.0    # after SIGINT, on top of the spec's stopTimeout
+FORCE_AFTER_SIGNALS = 3       # Ctrl-C: 1st stops cleanly, 2nd waits (and says so), 3rd forces
 
 
 class RunInterrupted(Exception):
@@ -85,6 +87,7 @@ class LoopState:
     interrupted: bool = False
     deadline_hit: bool = False
     workers_lost: bool = False
+    open_loop: bool = False           # a rate load: the progress line shows no users
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def time_limit_s(lt) -> float:
 
 def initial_state(lt, start: float) -> LoopState:
     return LoopState(start=start, limit_s=time_limit_s(lt), stop_timeout_s=lt.load.stop_timeout_s,
-                     next_progress=start + PROGRESS_EVERY_S)
+                     next_progress=start + PROGRESS_EVERY_S, open_loop=lt.load.open_loop)
 
 
 def decide(state: LoopState, obs: Observation, now: float) -> Decision:
@@ -122,9 +125,21 @@ def decide(state: LoopState, obs: Observation, now: float) -> Decision:
         s = dataclasses.replace(s, **flags, stop_sent_at=s.stop_sent_at or now)
 
     if obs.signals > s.signals_seen:
-        lines.append(f"{at} stopping: SIGINT to the Locust master; waiting for its final "
-                     "statistics (Locust is never killed)")
-        stopping(signals_seen=obs.signals, interrupted=True)
+        if obs.signals >= FORCE_AFTER_SIGNALS:
+            lines.append(f"{at} stop signal {obs.signals}: forcing; SIGINT again to the Locust "
+                         "master, not waiting for its final statistics")
+            s = dataclasses.replace(s, signals_seen=obs.signals, interrupted=True,
+                                    stop_sent_at=s.stop_sent_at or now)
+            return Decision(s, tuple(lines), stop=True, done=True)
+        if s.stop_sent_at is None:
+            lines.append(f"{at} stopping: SIGINT to the Locust master; waiting for its final "
+                         "statistics (Locust is never killed)")
+            stopping(signals_seen=obs.signals, interrupted=True)
+        if obs.signals > 1 or not stop:  # a signal while the clean stop is under way
+            left = max(0.0, s.stop_sent_at + s.stop_timeout_s + MASTER_EXIT_GRACE_S - now)
+            lines.append(f"{at} already stopping: waiting for the Locust master's final "
+                         f"statistics (up to {left:.0f}s more; a third Ctrl-C forces it)")
+            s = dataclasses.replace(s, signals_seen=obs.signals, interrupted=True)
     if elapsed > s.limit_s and s.stop_sent_at is None:
         lines.append(f"{at} the run passed its time limit ({s.limit_s:.0f}s): stopping Locust")
         stopping(deadline_hit=True)
@@ -138,7 +153,7 @@ def decide(state: LoopState, obs: Observation, now: float) -> Decision:
                      f"(see {shown(obs.worker_log)})")
         stopping(workers_lost=True)
     if now >= s.next_progress:
-        lines.append(progress_line(elapsed, s.snapshot))
+        lines.append(progress_line(elapsed, s.snapshot, open_loop=s.open_loop))
         s = dataclasses.replace(s, next_progress=s.next_progress + PROGRESS_EVERY_S)
     if s.stop_sent_at is not None and not stop and \
             now - s.stop_sent_at > s.stop_timeout_s + MASTER_EXIT_GRACE_S:
@@ -180,7 +195,8 @@ def run_loop(lt, cluster, signals: StopSignals, *,
         say(f"warning: {p}")
     elapsed = clock() - state.start
     code = cluster.master.returncode if cluster.master else None
-    say(progress_line(elapsed, last_snapshot(history) or state.snapshot) + "  (done)")
+    say(progress_line(elapsed, last_snapshot(history) or state.snapshot,
+                      open_loop=state.open_loop) + "  (done)")
     # Locust runs with --exit-code-on-error 0: any other code means Locust itself broke
     if code not in (0, None) and not state.interrupted:
         say(f"locust exited with code {code}; the end of {shown(cluster.log_path)}:")

@@ -25,12 +25,24 @@ from starlette.responses import Response
 from . import model as model_mod
 from .batcher import Batcher, BatchStats, QueueFull, ShuttingDown
 from .metrics import Metrics, MetricsMiddleware
-from .settings import ServerSettings
+from .settings import ServerSettings, SettingsError, load_settings
 from .validation import InputError, check_content_type, parse_texts, read_body
 
 # a child of uvicorn's logger: under `uvicorn ...app:app` our lines (model loaded, ONNX export)
 # go where uvicorn's go, at its --log-level, with no logging setup of our own
 log = logging.getLogger("uvicorn.error.loadgate")
+
+
+class _NoExportAdvice(logging.Filter):
+    """sentence-transformers advises `model.save_pretrained(<model dir>)` after an ONNX
+    export: for the bundled model that directory is in site-packages. loadgate keeps its
+    exports in LOADGATE_ONNX_CACHE_DIR itself (model.py), so the advice is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "avoid having to export it again" not in record.getMessage()
+
+
+logging.getLogger("sentence_transformers.backend.utils").addFilter(_NoExportAdvice())
 
 
 def json_response(content: dict, status: int = 200, headers: dict | None = None) -> Response:
@@ -129,10 +141,10 @@ def not_ready(state: ServerState) -> Response:
 async def health(state: State) -> Response:
     if state.ready:
         return json_response({"status": "ok"})
-    body = {"status": "not_ready"}
-    if state.load_error:
-        body["detail"] = state.load_error
-    return json_response(body, 503, {"Retry-After": str(state.settings.retry_after_s)})
+    if state.load_error:  # never ready: say so, so a readiness wait can stop at once
+        return json_response({"status": "failed", "detail": state.load_error}, 503)
+    return json_response({"status": "not_ready"}, 503,
+                         {"Retry-After": str(state.settings.retry_after_s)})
 
 
 @router.get("/health/live")
@@ -195,7 +207,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app = FastAPI(title="loadgate model server", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)
     metrics = Metrics()
-    app.state.server = ServerState(settings or ServerSettings(), metrics)
+    app.state.server = ServerState(settings or load_settings(), metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -205,4 +217,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+try:
+    app = create_app()
+except SettingsError as e:  # `uvicorn loadgate.server.app:app` with a bad LOADGATE_* variable
+    raise SystemExit(f"loadgate server: invalid settings:\n{e}") from None

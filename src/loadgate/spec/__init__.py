@@ -6,9 +6,11 @@ collector and the operator import this.
 
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
 from loadgate.spec.headers import HeaderError, resolve_headers, secret_env_var
-from loadgate.spec.manifest import document, manifest, override
+from loadgate.spec.manifest import capped, document, manifest, override, rate_override
 from loadgate.spec.model import (
     API_VERSION,
+    ARRIVALS,
+    DEADLINE_MARGIN_S,
     KIND,
     PROTOCOLS,
     THRESHOLD_KEYS,
@@ -18,13 +20,18 @@ from loadgate.spec.model import (
     Load,
     LoadTest,
     LocustfileRef,
+    PlanWindow,
     Protocol,
+    Rate,
+    RateBreakpoint,
+    RateStage,
     Scenario,
     Stage,
     Target,
     ThresholdKey,
     Thresholds,
     Timeouts,
+    minimum_deadline_s,
 )
 from loadgate.spec.parser import SpecError, load_file, parse, parse_thresholds
 from loadgate.spec.runtime import (
@@ -36,10 +43,13 @@ from loadgate.spec.runtime import (
 )
 
 __all__ = [
-    "API_VERSION", "CONFIG_ENV", "KIND", "PROTOCOLS", "RUNTIME_FILE", "THRESHOLD_KEYS",
-    "Baseline", "Breakpoint", "DurationError", "Header", "HeaderError", "Load", "LoadTest",
-    "LocustfileRef", "Protocol", "Scenario", "SpecError", "Stage", "Target", "ThresholdKey",
-    "Thresholds", "Timeouts", "document", "format_duration", "load_file", "manifest", "override",
-    "parse", "parse_duration", "parse_thresholds", "read_runtime", "resolve_headers",
-    "runtime_json", "secret_env_var", "write_runtime",
+    "API_VERSION", "CONFIG_ENV", "DEADLINE_MARGIN_S", "KIND", "PROTOCOLS", "RUNTIME_FILE",
+    "THRESHOLD_KEYS", "Baseline", "Breakpoint", "DurationError", "Header", "HeaderError", "Load",
+    "LoadTest", "LocustfileRef", "Protocol", "Scenario", "SpecError", "Stage", "Target",
+    "ThresholdKey", "Thresholds", "Timeouts", "capped", "document", "format_duration",
+    "load_file", "manifest", "minimum_deadline_s", "override", "parse", "parse_duration",
+    "parse_thresholds", "read_runtime", "resolve_headers", "runtime_json", "secret_env_var",
+    "write_runtime",
+    # rate loads (open loop)
+    "ARRIVALS", "PlanWindow", "Rate", "RateBreakpoint", "RateStage", "rate_override",
 ]

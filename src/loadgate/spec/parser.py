@@ -12,10 +12,13 @@ import math
 import re
 from pathlib import Path
 
-from loadgate.spec.durations import DurationError, parse_duration
+from loadgate.spec.durations import DurationError, format_duration, parse_duration
 from loadgate.spec.headers import secret_env_var
 from loadgate.spec.model import (
     API_VERSION,
+    ARRIVALS,
+    DEADLINE_MARGIN_S,
+    DEFAULT_MAX_IN_FLIGHT,
     KIND,
     PROTOCOLS,
     THRESHOLD_KEYS,
@@ -25,14 +28,22 @@ from loadgate.spec.model import (
     Load,
     LoadTest,
     LocustfileRef,
+    Rate,
+    RateBreakpoint,
+    RateStage,
     Scenario,
     Stage,
     Target,
     Thresholds,
     Timeouts,
+    minimum_deadline_s,
 )
 
 MAX_USERS = 100_000
+MAX_RPS = 100_000.0
+MAX_IN_FLIGHT = 100_000
+# a stage's name becomes part of a threshold row's name: stages.<name>.p95Ms
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?$")
 MAX_WORKERS = 100
 MAX_TEXTS_PER_REQUEST = 64  # the model server's default max_texts_per_request
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -168,10 +179,11 @@ def parse(doc: dict) -> LoadTest:
     for key in doc:
         if key not in {"apiVersion", "kind", "metadata", "spec", "status"}:
             r.error(str(key), "unknown field (allowed: apiVersion, kind, metadata, spec, status)")
-    if doc.get("apiVersion") != API_VERSION:
-        r.error("apiVersion", f"must be {API_VERSION!r}, not {doc.get('apiVersion')!r}")
-    if doc.get("kind") != KIND:
-        r.error("kind", f"must be {KIND!r}, not {doc.get('kind')!r}")
+    for key, want in (("apiVersion", API_VERSION), ("kind", KIND)):
+        if key not in doc:
+            r.error(key, f"is required (must be {want!r})")
+        elif doc[key] != want:
+            r.error(key, f"must be {want!r}, not {doc[key]!r}")
     name, namespace = None, "default"
     meta = r.mapping(doc.get("metadata"), "metadata")
     if meta is not None:
@@ -192,6 +204,7 @@ def parse(doc: dict) -> LoadTest:
     load = _load(r, spec)
     workers = r.integer(spec, "workers", "spec", minimum=1, maximum=MAX_WORKERS,
                         default=LoadTest.workers)
+    _check_in_flight_share(r, spec, load, workers)
     scenario = _scenario(r, spec)
     locustfile = _locustfile(r, spec)
     thresholds = (_thresholds(r, spec["thresholds"], "spec.thresholds", nested=True)
@@ -199,7 +212,7 @@ def parse(doc: dict) -> LoadTest:
     if not scenario.chat:
         _chat_thresholds_unmeasured(r, thresholds, "spec.thresholds")
     baseline = _baseline(r, spec)
-    timeouts = _timeouts(r, spec)
+    timeouts = _timeouts(r, spec, target, load)
     ttl = r.integer(spec, "ttlSecondsAfterFinished", "spec", minimum=0,
                     default=LoadTest.ttl_seconds_after_finished)
     if r.errors:
@@ -294,26 +307,40 @@ def _value_from(r: _Reader, value, path: str, name: str) -> Header | None:
     return Header(name=name, secret_name=secret, secret_key=key)
 
 
+LOAD_MODES = ("users", "stages", "breakpoint", "rate", "rateStages")
+
+
 def _load(r: _Reader, spec: dict) -> Load | None:
     path = "spec.load"
     if "load" not in spec:
-        r.error(path, "is required (users/spawnRate/runTime, stages or breakpoint)")
+        r.error(path, "is required (users/spawnRate/runTime, stages, breakpoint, rate or "
+                      "rateStages)")
         return None
     d = r.mapping(spec["load"], path,
-                  {"users", "spawnRate", "runTime", "stages", "breakpoint", "stopTimeout"})
+                  {"users", "spawnRate", "runTime", "stages", "breakpoint", "stopTimeout",
+                   "rate", "rateStages", "arrival", "maxInFlight"})
     if d is None:
         return None
     stop = r.duration(d, "stopTimeout", path, positive=False, default=Load.stop_timeout_s)
-    modes = [k for k in ("users", "stages", "breakpoint") if k in d]
+    modes = [k for k in LOAD_MODES if k in d]
     if len(modes) != 1:
         found = f"found {' and '.join(modes)}" if modes else "found none"
-        r.error(path, f"set exactly one of users (with spawnRate, runTime), stages or "
-                      f"breakpoint; {found}")
+        r.error(path, f"set exactly one of users (with spawnRate, runTime), stages, "
+                      f"breakpoint, rate or rateStages; {found}")
         return None
     if modes[0] != "users":
         for key in ("spawnRate", "runTime"):
             if key in d:
                 r.error(f"{path}.{key}", f"goes with load.users only, not with load.{modes[0]}")
+    if modes[0] != "rateStages":
+        for key in ("arrival", "maxInFlight"):
+            if key in d:
+                inside = (f"; write it inside load.{modes[0]}"
+                          if modes[0] in ("rate", "breakpoint") else "")
+                r.error(f"{path}.{key}", f"goes with load.rateStages only{inside}")
+    if modes[0] in ("rate", "rateStages") or (
+            modes[0] == "breakpoint" and _is_rate_breakpoint(d["breakpoint"])):
+        return _open_loop_load(r, d, modes[0], path, stop)
     if modes[0] == "users":
         users = r.integer(d, "users", path, minimum=1, maximum=MAX_USERS)
         rate = r.number(d, "spawnRate", path, positive=True, default=None)
@@ -334,7 +361,7 @@ def _stages(r: _Reader, value, path: str) -> tuple[Stage, ...] | None:
     stages, previous = [], 0
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
-        s = r.mapping(item, where, {"duration", "users", "spawnRate"})
+        s = r.mapping(item, where, {"duration", "users", "spawnRate", "name", "thresholds"})
         if s is None:
             continue
         duration = r.duration(s, "duration", where)
@@ -344,10 +371,117 @@ def _stages(r: _Reader, value, path: str) -> tuple[Stage, ...] | None:
             if rate is None:
                 rate = float(max(1, abs(users - previous)))  # reach the stage in about 1 s
             previous = users
-        stages.append(Stage(duration_s=duration, users=users, spawn_rate=rate))
+        name, thresholds = _stage_extras(r, s, where)
+        stages.append(Stage(duration_s=duration, users=users, spawn_rate=rate, name=name,
+                            thresholds=thresholds))
     if stages and all(s.users == 0 for s in stages if s.users is not None):
         r.error(path, "at least one stage needs users > 0")
+    _unique_names(r, stages, path)
     return tuple(stages)
+
+
+def _stage_extras(r: _Reader, s: dict, where: str) -> tuple[str | None, Thresholds | None]:
+    """A stage's optional `name` and `thresholds` (rows stages.<name>.<key>)."""
+    name = r.string(s, "name", where, default=None, max_len=63)
+    if name is not None and not _STAGE_NAME.match(name):
+        r.error(f"{where}.name", f"must be letters, digits, '-' or '_' (it names threshold "
+                                 f"rows like stages.{{name}}.p95Ms), not {name!r}")
+        name = None
+    thresholds = (_thresholds(r, s["thresholds"], f"{where}.thresholds", nested=False)
+                  if "thresholds" in s else None)
+    return name, thresholds
+
+
+def _unique_names(r: _Reader, stages, path: str) -> None:
+    seen: set[str] = set()
+    for i, st in enumerate(stages):
+        if st.name is not None:
+            if st.name in seen:
+                r.error(f"{path}[{i}].name", f"{st.name!r} names two stages; names must be "
+                                             "unique")
+            seen.add(st.name)
+
+
+# --- rate loads (open loop) -------------------------------------------------------------------
+
+_RATE_BREAKPOINT_KEYS = {"startRps", "stepRps", "maxRps"}
+_OPEN_LOOP_KEYS = {"arrival", "maxInFlight"}
+
+
+def _is_rate_breakpoint(value) -> bool:
+    return isinstance(value, dict) and bool(_RATE_BREAKPOINT_KEYS & set(value))
+
+
+def _open_loop_load(r: _Reader, d: dict, mode: str, path: str, stop: float) -> Load:
+    """rate, rateStages or a breakpoint by rate; arrival/maxInFlight wherever they belong."""
+    where = f"{path}.{mode}"
+    rate = rate_stages = rate_breakpoint = None
+    if mode == "rate":
+        settings = r.mapping(d["rate"], where, {"rps", "duration"} | _OPEN_LOOP_KEYS) or {}
+        if settings:
+            rate = Rate(rps=r.number(settings, "rps", where, positive=True, maximum=MAX_RPS),
+                        duration_s=r.duration(settings, "duration", where))
+    elif mode == "rateStages":
+        rate_stages, settings, where = _rate_stages(r, d["rateStages"], where), d, path
+    else:
+        users_keys = {"startUsers", "stepUsers", "maxUsers", "spawnRate"}
+        settings = r.mapping(d["breakpoint"], where, {"startRps", "stepRps", "stepDuration",
+                                                       "maxRps"} | _OPEN_LOOP_KEYS | users_keys)
+        for key in sorted(users_keys & set(settings or {})):
+            r.error(f"{where}.{key}", "a breakpoint steps either users (startUsers, stepUsers, "
+                                      "maxUsers) or rate (startRps, stepRps, maxRps), not both")
+        settings = settings or {}
+        if settings:
+            rate_breakpoint = _rate_breakpoint(r, settings, where)
+    arrival = settings.get("arrival", "constant") if isinstance(settings, dict) else "constant"
+    if arrival not in ARRIVALS:
+        r.error(f"{where}.arrival", f"must be one of {', '.join(ARRIVALS)}, not {arrival!r}")
+    in_flight = r.integer(settings, "maxInFlight", where, minimum=1, maximum=MAX_IN_FLIGHT,
+                          default=DEFAULT_MAX_IN_FLIGHT) if isinstance(settings, dict) else None
+    return Load(rate=rate, rate_stages=rate_stages, rate_breakpoint=rate_breakpoint,
+                arrival=arrival, max_in_flight=in_flight, stop_timeout_s=stop)
+
+
+def _rate_stages(r: _Reader, value, path: str) -> tuple[RateStage, ...] | None:
+    if not isinstance(value, list) or not value:
+        r.error(path, f"must be a non-empty list of {{duration, rps}}, not {value!r}")
+        return None
+    stages = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        s = r.mapping(item, where, {"duration", "rps", "name", "thresholds"})
+        if s is None:
+            continue
+        duration = r.duration(s, "duration", where)
+        rps = r.number(s, "rps", where, minimum=0, maximum=MAX_RPS)
+        name, thresholds = _stage_extras(r, s, where)
+        stages.append(RateStage(duration_s=duration, rps=rps, name=name, thresholds=thresholds))
+    if stages and all(s.rps == 0 for s in stages if s.rps is not None):
+        r.error(path, "at least one stage needs rps > 0")
+    _unique_names(r, stages, path)
+    return tuple(stages)
+
+
+def _rate_breakpoint(r: _Reader, b: dict, path: str) -> RateBreakpoint:
+    start = r.number(b, "startRps", path, positive=True, maximum=MAX_RPS)
+    step = r.number(b, "stepRps", path, positive=True, maximum=MAX_RPS)
+    step_duration = r.duration(b, "stepDuration", path)
+    max_rps = r.number(b, "maxRps", path, positive=True, maximum=MAX_RPS)
+    if start is not None and max_rps is not None and max_rps < start:
+        r.error(f"{path}.maxRps", f"must be >= startRps ({start:g}), not {max_rps:g}")
+    return RateBreakpoint(start_rps=start, step_rps=step, step_duration_s=step_duration,
+                          max_rps=max_rps)
+
+
+def _check_in_flight_share(r: _Reader, spec: dict, load: Load | None, workers) -> None:
+    """Each worker takes a share of maxInFlight: every worker needs at least one."""
+    if load is None or not load.open_loop or load.max_in_flight is None or \
+            not isinstance(workers, int) or load.max_in_flight >= workers:
+        return
+    where = {"rate": "spec.load.rate", "rateBreakpoint": "spec.load.breakpoint"}.get(
+        load.mode, "spec.load")
+    r.error(f"{where}.maxInFlight", f"must be >= workers ({workers}): each worker takes a "
+                                    f"share of it, not {load.max_in_flight}")
 
 
 def _breakpoint(r: _Reader, value, path: str) -> Breakpoint | None:
@@ -504,16 +638,39 @@ def _baseline(r: _Reader, spec: dict) -> Baseline | None:
                                                 default=Baseline.max_regression_pct))
 
 
-def _timeouts(r: _Reader, spec: dict) -> Timeouts:
-    if "timeouts" not in spec:
-        return Timeouts()
+def _timeouts(r: _Reader, spec: dict, target: Target | None, load: Load | None) -> Timeouts:
+    """spec.timeouts; `deadline` must cover readyTimeout + the planned load + stopTimeout +
+    DEADLINE_MARGIN_S, so Locust always stops by its own plan first (also the default)."""
     path = "spec.timeouts"
-    d = r.mapping(spec["timeouts"], path, {"workersConnect", "deadline"})
+    d = r.mapping(spec["timeouts"], path, {"workersConnect", "deadline"}) \
+        if "timeouts" in spec else {}
     if d is None:
         return Timeouts()
-    return Timeouts(workers_connect_s=r.duration(d, "workersConnect", path,
-                                                 default=Timeouts.workers_connect_s),
-                    deadline_s=r.duration(d, "deadline", path, default=Timeouts.deadline_s))
+    connect = r.duration(d, "workersConnect", path, default=Timeouts.workers_connect_s)
+    minimum = _minimum_deadline(target, load)
+    deadline = r.duration(d, "deadline", path, default=minimum)
+    if deadline is None or minimum is None:
+        return Timeouts(workers_connect_s=connect, deadline_s=deadline or Timeouts.deadline_s)
+    if deadline < minimum:
+        r.error(f"{path}.deadline", (
+            f"must be at least {format_duration(minimum)} = target.readyTimeout "
+            f"{format_duration(target.ready_timeout_s)} + the planned load "
+            f"{format_duration(load.duration_s)} + load.stopTimeout "
+            f"{format_duration(load.stop_timeout_s)} + {format_duration(DEADLINE_MARGIN_S)} "
+            f"for pods to start and Locust to write its results; not {d['deadline']!r} "
+            f"(leave it out to get the minimum)"))
+    return Timeouts(workers_connect_s=connect, deadline_s=deadline)
+
+
+def _minimum_deadline(target: Target | None, load: Load | None) -> float | None:
+    """None while the parts it adds up are themselves invalid (already reported)."""
+    if target is None or target.ready_timeout_s is None or load is None \
+            or load.stop_timeout_s is None:
+        return None
+    try:
+        return minimum_deadline_s(target, load)
+    except TypeError:  # a stage or breakpoint field was invalid
+        return None
 
 
 def load_file(path) -> LoadTest:

@@ -14,6 +14,7 @@ import time
 
 from loadgate.loadgen import CORPUS_FILE
 from loadgate.loadgen.protocols import RATE_LIMITED_PREFIX
+from loadgate.urls import join
 
 # HTTP statuses a rate-limited or overloaded API answers: their own kind of failure
 RATE_LIMITED = {429: f"{RATE_LIMITED_PREFIX} 429 Too Many Requests",
@@ -159,8 +160,8 @@ def embedding_tasks(payload, check) -> dict:
     def embed(user, scenario, bounds, kind: str) -> None:
         sent = texts(bounds)
         path = scenario.request_path
-        with user.client.post(path, json=payload(sent, scenario), name=f"{path} [{kind}]",
-                              catch_response=True) as resp:
+        with user.client.post(join(user.host, path), json=payload(sent, scenario),
+                              name=f"{path} [{kind}]", catch_response=True) as resp:
             check(resp, user, scenario, sent)
 
     def single(user, scenario) -> None:
@@ -175,6 +176,6 @@ def embedding_tasks(payload, check) -> dict:
 def health(user, scenario) -> None:
     """GET the target's healthPath: any 200 is healthy (vLLM and TEI answer an empty body)."""
     path = getattr(user, "health_path", "/health")
-    with user.client.get(path, name=path, catch_response=True) as resp:
+    with user.client.get(join(user.host, path), name=path, catch_response=True) as resp:
         if status_ok(resp, user, scenario):
             resp.success()

@@ -13,8 +13,10 @@ their own kind (common.status_ok).
 from __future__ import annotations
 
 from loadgate.loadgen.protocols import common
+from loadgate.urls import join
 
 EMBEDDING_DIM = 384  # all-MiniLM-L6-v2, the server's default model
+HEALTH_PATH = "/health"   # loadgate's own; joined to the target URL like every request path
 
 
 def check_embed(resp, user, scenario, sent: list[str]) -> None:
@@ -45,7 +47,8 @@ def check_health(resp, user, scenario) -> None:
 
 
 def health(user, scenario) -> None:
-    with user.client.get("/health", name="/health", catch_response=True) as resp:
+    with user.client.get(join(user.host, HEALTH_PATH), name=HEALTH_PATH,
+                         catch_response=True) as resp:
         check_health(resp, user, scenario)
 
 

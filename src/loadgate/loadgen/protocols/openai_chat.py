@@ -13,7 +13,8 @@ asks for a random number of output tokens in scenario.maxTokens, and with scenar
                               with stream_options.include_usage), else the content chunks
   end-to-end latency          Locust's response time for the request (the whole stream)
 
-Successful requests go into chat_metrics.RECORDER; a stream that ends without [DONE], a chunk
+A successful request hands its measurements (chat_metrics.ChatSample) to Locust's request
+event, which the latency recorder files per window; a stream that ends without [DONE], a chunk
 that is not JSON, an error event, or no content at all is a failure with that reason. Without
 streaming, the answer's message content and usage are checked and only tokens are recorded.
 """
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 from loadgate.loadgen import PROMPTS_FILE
-from loadgate.loadgen.chat_metrics import RECORDER
+from loadgate.loadgen.chat_metrics import META_KEY, ChatSample
 from loadgate.loadgen.protocols.common import (
     CORPUS,
     NOT_JSON,
@@ -35,6 +36,7 @@ from loadgate.loadgen.protocols.common import (
     read_lines,
     status_ok,
 )
+from loadgate.urls import join
 
 LONG_PROMPTS = 40   # documents built from the corpus, next to the prompt file's lines
 LONG_SENTENCES = (8, 30)
@@ -171,8 +173,9 @@ def request_body(scenario) -> dict:
 
 def chat(user, scenario) -> None:
     path = scenario.request_path
-    start, t0 = time.time(), time.perf_counter()
-    with user.client.post(path, json=request_body(scenario), name=path, catch_response=True,
+    t0 = time.perf_counter()
+    with user.client.post(join(user.host, path), json=request_body(scenario), name=path,
+                          catch_response=True,
                           stream=scenario.stream,
                           headers=STREAM_HEADERS if scenario.stream else None) as resp:
         if not status_ok(resp, user, scenario):
@@ -188,10 +191,11 @@ def chat(user, scenario) -> None:
         if result.problem:
             resp.failure(result.problem)
             return
+        resp.request_meta[META_KEY] = ChatSample(
+            ttft_ms=None if result.ttft_s is None else result.ttft_s * 1000,
+            gaps_ms=tuple(g * 1000 for g in result.gaps_s), output_tokens=result.output_tokens,
+            usage_reported=result.usage_tokens is not None, duration_s=elapsed)
         resp.success()
-    RECORDER.add(start=start, end=start + elapsed, ttft_s=result.ttft_s, gaps_s=result.gaps_s,
-                 output_tokens=result.output_tokens,
-                 usage_reported=result.usage_tokens is not None)
 
 
 TASKS = {"chat": chat, "health": health}
