@@ -9,7 +9,8 @@ Pod layout shared by every Job:
   /results   subPath <name> of the results PVC (per run, or a shared claim)
   /tmp       emptyDir: the root filesystem is read-only
 Header values from Secrets (spec.target.headers[].valueFrom.secretKeyRef) reach the Locust
-containers as env vars LOADGATE_HEADER_<NAME> only, never the ConfigMap (header_env).
+containers and the readiness wait as env vars LOADGATE_HEADER_<NAME> only, never the
+ConfigMap (header_env).
 Owner references are added by the handler (kopf.adopt), not here.
 """
 
@@ -306,6 +307,11 @@ def build_master_job(lt, settings: OperatorSettings) -> dict:
         ["python", "-m", "loadgate.runner.ready", health_url(lt),
          "--timeout", str(math.ceil(lt.target.ready_timeout_s))],
         mounts=[{"name": "tmp", "mountPath": "/tmp"}], resources=resources(settings, "wait"))
+    if lt.target.headers:   # the health check sends them too (an endpoint behind a key)
+        wait["command"] += ["--loadtest", f"{CONFIG_DIR}/{RUNTIME_FILE}"]
+        wait["volumeMounts"].insert(0, {"name": "config", "mountPath": CONFIG_DIR,
+                                        "readOnly": True})
+        wait["env"] += header_env(lt)
     master = _container("master", settings, ["locust", *args],
                         mounts=_mounts(lt, settings, results=True),
                         resources=resources(settings, "master"),

@@ -58,11 +58,13 @@ def loadgate(*args: str, env: dict | None = None) -> subprocess.CompletedProcess
 
 def test_chat_run_measures_ttft_and_itl(tmp_path):
     out = tmp_path / "out"
-    with model_apis.running(ttft_ms=TTFT_MS, itl_ms=ITL_MS,
+    # the key guards the health path too: the readiness wait must send it
+    with model_apis.running(ttft_ms=TTFT_MS, itl_ms=ITL_MS, guard_health=True,
                             require_header=f"Authorization: {KEY}") as base:
         path = write_loadtest(
             tmp_path, "chat", url=base + "/",   # a trailing slash: no //v1/... paths
-            target={"headers": [{"name": "Authorization", "valueFrom": {"env": "CHAT_KEY"}}]},
+            target={"headers": [{"name": "Authorization", "valueFrom": {"env": "CHAT_KEY"}}],
+                    "readyTimeout": "20s"},
             load={"stages": [{"duration": "4s", "users": 2}, {"duration": "5s", "users": 6}],
                   "stopTimeout": "5s"},
             scenario={"protocol": "openai-chat", "model": "m", "maxTokens": [8, 16]},

@@ -369,7 +369,11 @@ def test_header_secrets_reach_the_locust_pods_by_reference_only():
     worker = builders.build_worker_job(lt, SETTINGS)["spec"]["template"]["spec"]
     assert master["containers"][0]["env"] == [*ENV, secret_env]
     assert worker["containers"][0]["env"] == [*ENV, secret_env]
-    assert master["initContainers"][0]["env"] == ENV  # the health wait sends no headers
+    # the health wait sends them too: the same env, and the runtime file naming the headers
+    wait = master["initContainers"][0]
+    assert wait["env"] == [*ENV, secret_env]
+    assert wait["command"][-2:] == ["--loadtest", "/config/loadtest.json"]
+    assert {"name": "config", "mountPath": "/config", "readOnly": True} in wait["volumeMounts"]
     collector = builders.build_collector_job(lt, SETTINGS)["spec"]["template"]["spec"]
     assert collector["containers"][0]["env"] == ENV
     # the ConfigMap holds the reference as written, no value from the Secret

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -11,17 +12,20 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from support.loadtests import loadtest
 from support.servers import free_port
 
+from loadgate import spec
 from loadgate.runner import ready
 from loadgate.runner.ready import TargetNotReady, wait_for_target
 
 
 @contextlib.contextmanager
-def health_server(not_ready_for_s: float,
-                  failed: bytes | None = None) -> Iterator[tuple[str, list[int]]]:
+def health_server(not_ready_for_s: float, failed: bytes | None = None,
+                  key: str | None = None) -> Iterator[tuple[str, list[int]]]:
     """/health answers 503 not_ready for `not_ready_for_s`, then 200 (or 503 with the body
-    `failed` throughout); yields (url, statuses)."""
+    `failed` throughout; 401 without the header X-Api-Key: `key` when given); yields
+    (url, statuses)."""
     started = time.monotonic()
     statuses: list[int] = []
 
@@ -31,8 +35,11 @@ def health_server(not_ready_for_s: float,
             body = b'{"status": "ok"}' if ok else b'{"status": "not_ready"}'
             if failed is not None:
                 ok, body = False, failed
-            statuses.append(200 if ok else 503)
-            self.send_response(200 if ok else 503)
+            status = 200 if ok else 503
+            if key is not None and self.headers.get("X-Api-Key") != key:
+                status, body = 401, b'{"detail": "missing key"}'
+            statuses.append(status)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -103,9 +110,10 @@ def test_give_up_ends_the_wait_early():
     assert time.monotonic() - t0 < 10
 
 
-def _module(*argv: str) -> subprocess.CompletedProcess:
+def _module(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "loadgate.runner.ready", *argv],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
 
 
 def test_module_exit_codes_for_the_init_container():
@@ -117,3 +125,19 @@ def test_module_exit_codes_for_the_init_container():
         r = _module(ok_url, "--timeout", "30", "--interval", "0.2")
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"target ready: {ok_url}" in r.stdout
+
+
+def test_the_init_container_sends_the_targets_headers(tmp_path):
+    """A health path behind an API key: the wait sends spec.target.headers, the Secret's value
+    from the variable the operator injects (LOADGATE_HEADER_<NAME>)."""
+    lt = loadtest(target={"headers": [{"name": "X-Api-Key", "valueFrom": {
+        "secretKeyRef": {"name": "api", "key": "key"}}}]})
+    runtime = str(spec.write_runtime(lt, tmp_path))
+    with health_server(not_ready_for_s=0, key="s3cret") as (url, statuses):
+        assert _module(url, "--timeout", "1", "--interval", "0.3").returncode == 2
+        assert set(statuses) == {401}
+        r = _module(url, "--timeout", "30", "--interval", "0.2", "--loadtest", runtime,
+                    env={"LOADGATE_HEADER_X_API_KEY": "s3cret"})
+        assert r.returncode == 0 and statuses[-1] == 200, r.stdout + r.stderr
+    r = _module(url, "--timeout", "1", "--loadtest", runtime)   # the variable is not set
+    assert r.returncode == 2 and "LOADGATE_HEADER_X_API_KEY" in r.stderr

@@ -17,7 +17,8 @@ POST /v1/chat/completions  streamed (`"stream": true`): a role chunk at once, th
     `Retry-After: --retry-after`), `503`. Default: `ok` for every request.
 POST /embed  TEI: {"inputs": [...]} -> a list of `--dim`-float vectors.
 GET /health  200 with an empty body (as vLLM and TEI answer).
-`--require-header "Authorization: Bearer x"`: POSTs without exactly that header get 401.
+`--require-header "Authorization: Bearer x"`: POSTs without exactly that header get 401 (and
+GET /health too with `--guard-health`, as an API gateway in front of the model might).
 GET /stats   {"chat": requests, "kinds": {kind: count}} received so far.
 """
 
@@ -54,10 +55,11 @@ class ModelApis:
         self.kinds: Counter = Counter()
         name, _, value = (args.require_header or "").partition(":")
         self.required = (name.strip(), value.strip()) if name else None
+        self.guarded = {"POST", "GET"} if args.guard_health else {"POST"}
 
     @web.middleware
     async def auth(self, request: web.Request, handler):
-        if self.required and request.method == "POST" and \
+        if self.required and request.method in self.guarded and request.path != "/stats" and \
                 request.headers.get(self.required[0]) != self.required[1]:
             return web.json_response({"error": {"message": "bad key", "type": "auth",
                                                 "code": "invalid_api_key"}}, status=401)
@@ -144,6 +146,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-after", default="1")
     p.add_argument("--pattern", default="ok")
     p.add_argument("--require-header", default="")
+    p.add_argument("--guard-health", action="store_true")
     return p
 
 
@@ -157,7 +160,7 @@ def running(**options) -> Iterator[str]:
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
         args += [flag] if value is True else [flag, str(value)]
-    with running_script(__file__, *args) as base:
+    with running_script(__file__, *args, health="/stats") as base:
         yield base
 
 

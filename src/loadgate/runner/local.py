@@ -64,12 +64,13 @@ def _locustfile(lt, spec_file: str) -> Path:
     return local
 
 
-def _check_headers(lt) -> None:
-    """Every spec.target.headers value must be findable now, not in each Locust process."""
+def _headers(lt) -> dict[str, str]:
+    """spec.target.headers with their values, found now (not in each Locust process); the
+    readiness wait sends them too."""
     from loadgate.spec import HeaderError, resolve_headers
 
     try:
-        resolve_headers(lt.target.headers)
+        return resolve_headers(lt.target.headers)
     except HeaderError as e:
         raise InvalidInput(f"spec.target.headers: {e} (export it before the run)") from None
 
@@ -168,13 +169,13 @@ UNRESOLVED_HINT = ("a profile's target is a Service in a cluster; to run it on t
                    "(a server you started)")
 
 
-def _wait_for_target(lt, server: LocalServer | None) -> None:
+def _wait_for_target(lt, server: LocalServer | None, headers: dict[str, str]) -> None:
     health = join(lt.target.url, lt.target.health_path)
     say(f"waiting for {health} (up to {lt.target.ready_timeout_s:g}s)")
     t0 = time.monotonic()
     wait_for_target(health, lt.target.ready_timeout_s, log=say,
                     give_up=server.exited if server else None,
-                    unresolved_hint=None if server else UNRESOLVED_HINT)
+                    unresolved_hint=None if server else UNRESOLVED_HINT, headers=headers)
     say(f"target ready after {time.monotonic() - t0:.1f}s")
 
 
@@ -202,7 +203,7 @@ def run(args) -> int:
     try:
         lt = load_loadtest(args)
         locustfile = _locustfile(lt, args.file)
-        _check_headers(lt)
+        headers = _headers(lt)
     except InvalidInput as e:
         say(f"{args.file}: not a valid LoadTest:\n{e}")
         _report_invalid(args, str(e))
@@ -226,7 +227,7 @@ def run(args) -> int:
             try:
                 if args.serve:
                     server = _start_server(lt, out)
-                _wait_for_target(lt, server)
+                _wait_for_target(lt, server, headers)
                 cluster = _cluster(lt, locustfile, out)
             except ServeError as e:
                 no_load = f"The model server could not start: {e}."

@@ -3,9 +3,12 @@
 `not_ready` (503 while the model loads) and refused connections are normal during startup and
 are waited out; a line every few seconds says what the target answers so a slow start is not a
 silent hang. A definite failure (the server says its model failed to load) ends the wait at
-once. Also the Kubernetes master Job's init container:
+once. The target's headers (spec.target.headers: an API key) go with every health request, so
+an endpoint that wants its key on the health path too becomes ready. Also the Kubernetes master
+Job's init container:
 
     python -m loadgate.runner.ready http://model-server:8000/health --timeout 300   # exit 0 / 2
+        [--loadtest /config/loadtest.json]   # send its target.headers (values from the env)
 """
 
 from __future__ import annotations
@@ -49,10 +52,11 @@ def _health_body(e: urllib.error.HTTPError) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-def probe(url: str, timeout_s: float) -> Answer:
+def probe(url: str, timeout_s: float, headers: dict[str, str] | None = None) -> Answer:
     """One GET of the health URL."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as r:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout_s) as r:
             if r.status == 200:
                 return Answer(True, "200 OK")
             return Answer(False, f"HTTP {r.status}")
@@ -83,12 +87,14 @@ def probe(url: str, timeout_s: float) -> Answer:
 def wait_for_target(url: str, timeout_s: float, *, interval: float = 1.0,
                     log: Callable[[str], object] = print,
                     give_up: Callable[[], str | None] | None = None,
-                    unresolved_hint: str | None = None) -> None:
+                    unresolved_hint: str | None = None,
+                    headers: dict[str, str] | None = None) -> None:
     """Poll `url` until it answers 200; raise TargetNotReady after `timeout_s` seconds, or at
     once on a definite failure: the target says it failed (loadgate's server answers
     `{"status": "failed"}` when its model cannot load), or `give_up()` returns a sentence
     (e.g. the server process died). `unresolved_hint` is logged after the first answer that
     the host name does not resolve (the local runner: "use --serve or --target").
+    `headers` go with every request (the target's spec.target.headers, resolved).
     """
     start = time.monotonic()
     deadline = start + timeout_s
@@ -96,7 +102,7 @@ def wait_for_target(url: str, timeout_s: float, *, interval: float = 1.0,
     hinted = False
     while True:
         remaining = deadline - time.monotonic()
-        answer = probe(url, max(0.2, min(5.0, remaining)))
+        answer = probe(url, max(0.2, min(5.0, remaining)), headers)
         now = time.monotonic()
         if answer.ready:
             return
@@ -127,20 +133,36 @@ def _seconds(text: str) -> float:
         return parse_duration(text, "--timeout")
 
 
+def _headers(loadtest_json: str | None) -> dict[str, str]:
+    if not loadtest_json:
+        return {}
+    from loadgate.spec import CONFIG_ENV, read_runtime, resolve_headers
+
+    return resolve_headers(read_runtime({CONFIG_ENV: loadtest_json}).target.headers)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m loadgate.runner.ready",
                                 description="wait until URL answers 200 (exit 0), else exit 2")
     p.add_argument("url", help="the health URL, e.g. http://model-server:8000/health")
     p.add_argument("--timeout", default="300", help="seconds (or 30s, 5m) before giving up")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+    p.add_argument("--loadtest", metavar="LOADTEST_JSON",
+                   help="send this LoadTest's target.headers (its runtime form, loadtest.json); "
+                        "their values from this environment, as the Locust processes read them")
     a = p.parse_args(argv)
     try:
         timeout_s = _seconds(a.timeout)
     except ValueError as e:
         p.error(f"--timeout: {e}")
     try:
+        headers = _headers(a.loadtest)
+    except ValueError as e:   # SpecError, HeaderError: one sentence, and the step fails
+        print(f"--loadtest {a.loadtest}: {e}", file=sys.stderr, flush=True)
+        return EXIT_NOT_READY
+    try:
         wait_for_target(a.url, timeout_s, interval=a.interval,
-                        log=lambda m: print(m, flush=True))
+                        log=lambda m: print(m, flush=True), headers=headers)
     except TargetNotReady as e:
         print(e, file=sys.stderr, flush=True)
         return EXIT_NOT_READY
