@@ -1,6 +1,6 @@
 """Chat runs' breaking point: the latency record's windows carry TTFT/ITL/tokens, and the SLO is
-TTFT p95 (end-to-end latency, seconds for a long answer, only when p95Ms is set), by users and
-by rate."""
+TTFT p95 (end-to-end latency, seconds for a long answer, only when p95Ms is set), after the run
+(analysis) and live (the plan's early stop), by users and by rate."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from loadgate.analysis import record_windows
 from loadgate.analysis.breaking_point import find_breaking_point, find_rate_breaking_point
 from loadgate.loadgen.chat_metrics import ChatSample
 from loadgate.loadgen.latency_record import Record
-from loadgate.spec import PlanWindow
+from loadgate.loadgen.plan import ShapePlan, judge_rate_step
+from loadgate.spec import Breakpoint, Load, PlanWindow, Thresholds
 
 T0 = 1_700_000_000.0
 
@@ -55,8 +56,32 @@ def test_windows_get_chat_figures_and_break_on_ttft():
     assert plain["reason"] == "p95 over 500 ms" and "outputTokensPerS" not in plain
 
 
-def test_rate_breaking_point_judges_ttft():
+def test_rate_breaking_point_and_the_live_stop_judge_ttft():
     rec = record([200, 900], rate=True)
     bp = find_rate_breaking_point(record_windows(rec, T0), ttft_p95_limit_ms=500, chat=True)
     assert bp["found"] and bp["brokeAtRps"] == 2.0 and bp["reason"] == "TTFT p95 over 500 ms"
     assert bp["rps"] == 1.0 and bp["outputTokensPerS"] == 20.0
+    # the plan's step judge: TTFT over its limit, the end-to-end p95 not judged
+    snap = rec.snapshot(1)
+    assert judge_rate_step(snap, None, 0.01, 0.01, 500) == "TTFT p95 900 ms over ttftP95Ms 500"
+    assert judge_rate_step(rec.snapshot(0), None, 0.01, 0.01, 500) is None
+
+
+def test_a_users_breakpoint_stops_live_on_the_steps_ttft():
+    load = Load(breakpoint=Breakpoint(start_users=4, step_users=4, step_duration_s=10,
+                                      max_users=40, spawn_rate=4))
+    plan = ShapePlan(load, Thresholds(ttft_p95_ms=500), chat=True)
+    rec = record([200, 900, 900])
+
+    class Total:   # Locust's aggregated stats: fast, no errors (only TTFT breaks)
+        response_times, num_requests, num_failures = {100: 10}, 10, 0
+
+    stopped = None
+    for t in range(30):
+        Total.num_requests += 10
+        Total.response_times = {100: Total.num_requests}
+        if plan.tick(float(t), Total, record=rec) is None:
+            stopped = t
+            break
+    assert stopped == 20 and plan.breaking_step["step"] == 1
+    assert "TTFT p95 900 ms over ttftP95Ms 500" in plan.stopped_reason

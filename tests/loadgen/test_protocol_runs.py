@@ -108,6 +108,32 @@ def test_chat_run_measures_ttft_and_itl(tmp_path):
     assert not row["passed"] and row["observed"] > 100
 
 
+def test_chat_under_a_rate_breakpoint(tmp_path):
+    """Open loop: chat requests started on schedule, TTFT counted from the scheduled start (the
+    recorder adds the generator's lateness, see test_chat_record), and the live early stop of a
+    rate breakpoint on the step's TTFT p95 (true TTFT 150 ms, limit 100 ms: the first step)."""
+    out = tmp_path / "out"
+    with model_apis.running(ttft_ms=TTFT_MS, itl_ms=5) as base:
+        path = write_loadtest(
+            tmp_path, "chat-rate", url=base,
+            load={"breakpoint": {"startRps": 6, "stepRps": 6, "maxRps": 18,
+                                 "stepDuration": "4s"}, "stopTimeout": "3s"},
+            scenario={"protocol": "openai-chat", "maxTokens": [4, 6]},
+            thresholds={"ttftP95Ms": 100})
+        run = loadgate("run", str(path), "--out", str(out))
+    summary = json.loads((out / "summary.json").read_text())
+    s, bp = summary["summary"], summary["breakingPoint"]
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert s["openLoop"] and s["dropped"] == 0 and s["failures"] == 0
+    assert s["chatRequests"] == s["scheduled"] - s["unfinished"] >= 20
+    assert abs(s["ttftP50Ms"] - TTFT_MS) <= 0.1 * TTFT_MS
+    assert bp["found"] and bp["unit"] == "rps" and bp["brokeAtRps"] == 6
+    assert bp["reason"] == "TTFT p95 over 100 ms" and bp["slo"]["p95Ms"] is None
+    assert summary["windows"][0]["ttftP95Ms"] > 100
+    assert len(summary["windows"]) < 3   # stopped live, after the first step's grace
+    assert "TTFT p95" in (out / "locust.log").read_text()
+
+
 def test_chat_misbehaviour_is_reported_as_failures(tmp_path):
     with model_apis.running(ttft_ms=20, itl_ms=5, no_usage=True,
                             pattern="ok,no-done,malformed,error,cut,429") as base:

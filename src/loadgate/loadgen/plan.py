@@ -11,7 +11,8 @@ breakpoint  startUsers, then + stepUsers every stepDuration up to maxUsers. At t
             (min(5 s, step/3), while the step's users spawn): p95 over thresholds.p95Ms, error
             ratio over thresholds.maxErrorRate, or no request completed at all -> the SLO is
             broken for that step, so stop early (None). Without those thresholds it runs every
-            step up to maxUsers.
+            step up to maxUsers. A chat run with thresholds.ttftP95Ms also breaks on the TTFT
+            p95 of the step's chat requests in the master's latency record.
 constant    users at spawnRate until runTime (normally Locust's own -u/-r/-t do this).
 rate, rateStages, rateBreakpoint (open loop)
             no closed-loop users: tick returns (0, 0.0) and `rps` is the offered rate now (the
@@ -20,7 +21,9 @@ rate, rateStages, rateBreakpoint (open loop)
             on the requests *scheduled* in step k (the master's latency record), counting the
             ones still unanswered at their age so far: dropped share over maxDroppedRate,
             error ratio over maxErrorRate or p95 over p95Ms breaks it (defaults 1%, 1%, 500 ms
-            once any of the three is set), and the run stops there. When a rate plan ends it
+            once any of the three is set; a chat run is judged on TTFT p95 instead of the
+            end-to-end p95, see analysis.breaking_point.slo_limits), and the run stops there.
+            When a rate plan ends it
             drains first: `rps` 0, nothing new starts, and the run ends once every worker
             reports nothing in flight, or after stopTimeout.
 A run-time cap (Locust's --run-time, which Locust ignores while a shape runs) stops any mode.
@@ -32,7 +35,7 @@ from __future__ import annotations
 from loadgate.analysis.breaking_point import (  # the SLO's defaults, as the analysis uses
     DEFAULT_MAX_DROPPED_RATE,
     DEFAULT_MAX_ERROR_RATE,
-    DEFAULT_P95_MS,
+    slo_limits,
 )
 from loadgate.spec import Load, Thresholds
 
@@ -78,11 +81,20 @@ class StepWindow:
         return None
 
 
-def judge_rate_step(snapshot: dict, p95_limit_ms: float, max_error_rate: float,
-                    max_dropped_rate: float) -> str | None:
+def judge_ttft(wd, ttft_limit_ms: float | None) -> str | None:
+    """Why the chat requests of a window (latency_record.WindowData) broke the TTFT limit."""
+    p95 = wd.chat.ttft.percentile(0.95) if ttft_limit_ms is not None else None
+    if p95 is not None and p95 > ttft_limit_ms:
+        return f"TTFT p95 {p95:.0f} ms over ttftP95Ms {ttft_limit_ms:g}"
+    return None
+
+
+def judge_rate_step(snapshot: dict, p95_limit_ms: float | None, max_error_rate: float,
+                    max_dropped_rate: float, ttft_limit_ms: float | None = None) -> str | None:
     """Why the SLO broke for the requests scheduled in one step, or None. `snapshot` is
     `latency_record.Record.snapshot(k)`: the step's data, and how many of its requests are
-    still unanswered and at least how old they are (counted at that age in the p95)."""
+    still unanswered and at least how old they are (counted at that age in the p95). A None
+    limit is not judged (a chat run's end-to-end p95 without p95Ms)."""
     wd = snapshot["data"]
     scheduled, dropped = wd.total("scheduled"), wd.total("dropped")
     if scheduled == 0:
@@ -100,22 +112,24 @@ def judge_rate_step(snapshot: dict, p95_limit_ms: float, max_error_rate: float,
     p95 = latency.percentile(0.95)
     if p95 is None:
         return "no request completed during the step"
-    if p95 > p95_limit_ms:
+    if p95_limit_ms is not None and p95 > p95_limit_ms:
         unanswered = f", counting {waiting} still unanswered" if waiting else ""
         return f"p95 {p95:.0f} ms over p95Ms {p95_limit_ms:g}{unanswered}"
-    return None
+    return judge_ttft(wd, ttft_limit_ms)
 
 
 class ShapePlan:
     """One run's plan: spec.load, judged (breakpoint) against spec.thresholds' SLO."""
 
-    def __init__(self, load: Load, thresholds: Thresholds | None = None):
+    def __init__(self, load: Load, thresholds: Thresholds | None = None, *, chat: bool = False):
         self.load = load
         self.mode = load.mode
         thresholds = thresholds or Thresholds()
         self.p95_limit_ms = thresholds.p95_ms
         self.max_error_rate = thresholds.max_error_rate
         self.max_dropped_rate = thresholds.max_dropped_rate
+        self.ttft_limit_ms = thresholds.ttft_p95_ms
+        self.chat = chat   # openai-chat: TTFT is part of a rate breakpoint's SLO
         self.stopped_reason: str | None = None
         self.breaking_step: dict | None = None
         self._step = -1
@@ -131,20 +145,21 @@ class ShapePlan:
     def tick(self, run_time: float, stats_total=None, run_time_cap: float | None = None,
              record=None):
         """(users, spawn_rate) to run now, or None to end the run (see stopped_reason).
-        `record`: the master's latency record (rate loads: judging steps, draining)."""
+        `record`: the master's latency record (rate loads: judging steps, draining; chat
+        breakpoints: TTFT)."""
         if self.stopped_reason is not None:
             return None
         if run_time_cap and run_time >= run_time_cap:
             return self._stop(f"--run-time safety cap of {run_time_cap:.0f}s reached")
         if self.load.open_loop:
             return self._rate(run_time, record)
-        return self._MODES[self.mode](self, run_time, stats_total)
+        return self._MODES[self.mode](self, run_time, stats_total, record)
 
     def _stop(self, reason: str):
         self.stopped_reason = reason
         return None
 
-    def _constant(self, run_time: float, _total):
+    def _constant(self, run_time: float, _total, _record):
         load = self.load
         if not load.users:
             return self._stop("no users configured")
@@ -152,7 +167,7 @@ class ShapePlan:
             return self._stop("run time reached")
         return int(load.users), float(load.spawn_rate or load.users)
 
-    def _stages(self, run_time: float, _total):
+    def _stages(self, run_time: float, _total, _record):
         end = 0.0
         for i, stage in enumerate(self.load.stages):
             end += stage.duration_s
@@ -161,13 +176,15 @@ class ShapePlan:
                 return int(stage.users), float(stage.spawn_rate)
         return self._stop("all stages done")
 
-    def _breakpoint(self, run_time: float, total):
+    def _breakpoint(self, run_time: float, total, record):
         bp = self.load.breakpoint
         step = int(run_time // bp.step_duration_s)
         grace = min(5.0, bp.step_duration_s / 3)
         if step != self._step:
             if self._window is not None and total is not None and self._judging:
                 reason = self._window.judge(total, self.p95_limit_ms, self.max_error_rate)
+                if reason is None and record is not None:
+                    reason = judge_ttft(record.snapshot(self._step)["data"], self.ttft_limit_ms)
                 if reason is not None:
                     users = bp.users_at_step(self._step)
                     self.breaking_step = {"step": self._step, "users": users, "reason": reason}
@@ -185,7 +202,8 @@ class ShapePlan:
 
     @property
     def _judging(self) -> bool:
-        return self.p95_limit_ms is not None or self.max_error_rate is not None
+        return (self.p95_limit_ms is not None or self.max_error_rate is not None
+                or self.ttft_limit_ms is not None)
 
     # --- rate loads ----------------------------------------------------------------------------
     def _rate(self, run_time: float, record):
@@ -217,11 +235,12 @@ class ShapePlan:
         self._judged = k
         if not (self._judging or self.max_dropped_rate is not None):
             return None
+        p95_limit, ttft_limit = slo_limits(self.p95_limit_ms, self.ttft_limit_ms, self.chat)
         reason = judge_rate_step(
-            record.snapshot(k),
-            DEFAULT_P95_MS if self.p95_limit_ms is None else self.p95_limit_ms,
+            record.snapshot(k), p95_limit,
             DEFAULT_MAX_ERROR_RATE if self.max_error_rate is None else self.max_error_rate,
-            DEFAULT_MAX_DROPPED_RATE if self.max_dropped_rate is None else self.max_dropped_rate)
+            DEFAULT_MAX_DROPPED_RATE if self.max_dropped_rate is None else self.max_dropped_rate,
+            ttft_limit)
         if reason is None:
             return None
         rps = self.windows[k].rps

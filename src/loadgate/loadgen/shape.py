@@ -26,7 +26,9 @@ log = logging.getLogger("loadgate.shape")
 
 def _plan_from_runtime() -> ShapePlan:
     lt = read_runtime()
-    return ShapePlan(lt.load, lt.thresholds) if lt is not None else ShapePlan(Load())
+    if lt is None:
+        return ShapePlan(Load())
+    return ShapePlan(lt.load, lt.thresholds, chat=lt.scenario.chat)
 
 
 class LoadgateShape(LoadTestShape):
