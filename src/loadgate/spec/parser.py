@@ -608,7 +608,7 @@ def _thresholds(r: _Reader, value, path: str, *, nested: bool) -> Thresholds:
         for k in THRESHOLD_KEYS:
             if k.chat and k.key in d:
                 r.error(f"{path}.{k.key}", "is judged over all chat requests: set it in "
-                                           "spec.thresholds, not per endpoint")
+                                           "spec.thresholds, not per endpoint or stage")
     limits = {k.field: r.number(d, k.key, path, positive=k.positive,
                                 minimum=None if k.positive else 0, maximum=k.maximum,
                                 default=None)
