@@ -66,7 +66,8 @@ class ServerState:
             self.load_error = f"{type(e).__name__}: {e}"
             return
         seconds = time.perf_counter() - t0
-        self.batcher = Batcher(self.embedder.encode, max_batch_size=s.max_batch_size,
+        self.batcher = Batcher(self.embedder.forward, prepare=self.embedder.prepare,
+                               max_batch_size=s.max_batch_size,
                                max_wait_s=s.max_batch_wait_ms / 1000, max_queue=s.max_queue,
                                stats=BatchStats(self.metrics.on_batch, self.metrics.on_queue))
         self.batcher.start()

@@ -1,9 +1,15 @@
-"""Dynamic micro-batching: concurrent requests merged into one model call.
+"""Dynamic micro-batching: concurrent requests merged into one model call, in two stages.
 
-One asyncio task gathers queued requests into a batch (at most `max_batch_size` texts, waiting at
-most `max_wait_s` after the oldest request arrived), runs the forward on a single worker thread
-(so the event loop keeps serving HTTP) and hands each request its own rows back. With batching
-off every request is its own forward: the naive design, kept for comparison.
+1. `submit` hands a request's texts to the tokenizer thread (`prepare`) as soon as it arrives,
+   then queues the tokenized texts. Tokenizing overlaps the model's current forward, so the
+   model never waits for it.
+2. One asyncio task gathers queued requests into a batch (at most `max_batch_size` texts,
+   waiting at most `max_wait_s` after the oldest request arrived), runs `forward` on a single
+   inference thread (so the event loop keeps serving HTTP) and hands each request its own rows
+   back. The moment a forward ends the next batch is already tokenized and waiting.
+
+With batching off every request is its own forward: the naive design, kept for comparison.
+Without `prepare`, `forward` gets the texts themselves (tokenizing inside the forward).
 
 The queue is bounded in texts: `submit` raises `QueueFull` instead of letting a backlog grow.
 `close()` stops taking work, finishes everything already queued, then ends the task, which is
@@ -32,7 +38,7 @@ class ShuttingDown(Exception):
 
 @dataclass
 class _Pending:
-    texts: list[str]
+    texts: list  # what `prepare` made of the request's texts (the texts without it)
     future: asyncio.Future
     enqueued: float = field(default_factory=time.monotonic)
 
@@ -45,9 +51,11 @@ class BatchStats:
 
 
 class Batcher:
-    def __init__(self, encode: Callable[[list[str]], np.ndarray], *, max_batch_size: int,
-                 max_wait_s: float, max_queue: int, stats: BatchStats | None = None):
-        self._encode = encode
+    def __init__(self, forward: Callable[[list], np.ndarray], *, max_batch_size: int,
+                 max_wait_s: float, max_queue: int, stats: BatchStats | None = None,
+                 prepare: Callable[[list[str]], list] | None = None):
+        self._forward = forward
+        self._prepare = prepare
         self.max_batch_size = max(1, max_batch_size)
         self.max_wait_s = max(0.0, max_wait_s)
         self.max_queue = max_queue
@@ -57,9 +65,11 @@ class Batcher:
         self._queued_texts = 0
         self._wake = asyncio.Event()
         self._closing = False
+        self._preparing = 0  # accepted requests still on the tokenizer thread
         self._task: asyncio.Task | None = None
-        # one inference thread: torch already uses several cores inside one forward
+        # one inference thread: the runtime already uses several cores inside one forward
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self._tokenizer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tokenizer")
 
     @property
     def queued_texts(self) -> int:
@@ -75,9 +85,20 @@ class Batcher:
         # an empty queue takes any request, so one larger than max_queue is slow, not refused
         if self._queued_texts and self._queued_texts + len(texts) > self.max_queue:
             raise QueueFull()
-        item = _Pending(texts, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        item = _Pending(texts, loop.create_future())
+        self._queued_texts += len(texts)  # counted from arrival: tokenizing texts wait too
+        if self._prepare is not None:
+            self._preparing += 1
+            try:
+                item.texts = await loop.run_in_executor(self._tokenizer, self._prepare, texts)
+            except BaseException:  # a tokenizer error or a cancelled caller: leave no trace
+                self._queued_texts -= len(texts)
+                raise
+            finally:
+                self._preparing -= 1
+                self._wake.set()  # close() may be waiting for this one
         self._queue.append(item)
-        self._queued_texts += len(texts)
         self._report_queue()
         self._wake.set()
         return await item.future
@@ -89,6 +110,7 @@ class Batcher:
         if self._task is not None:
             await self._task
         self._executor.shutdown(wait=True)
+        self._tokenizer.shutdown(wait=True)
 
     def _report_queue(self) -> None:
         if self._stats.on_queue:
@@ -102,7 +124,7 @@ class Batcher:
     async def _gather(self) -> list[_Pending]:
         """Wait for work, then collect a batch."""
         while not self._queue:
-            if self._closing:
+            if self._closing and not self._preparing:
                 return []
             self._wake.clear()
             await self._wake.wait()
@@ -143,7 +165,7 @@ class Batcher:
             texts = [t for p in batch for t in p.texts]
             t0 = time.perf_counter()
             try:
-                emb = await loop.run_in_executor(self._executor, self._encode, texts)
+                emb = await loop.run_in_executor(self._executor, self._forward, texts)
             except Exception as e:  # a model failure fails this batch, not the server
                 for p in batch:
                     if not p.future.done():
