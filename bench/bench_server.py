@@ -82,7 +82,9 @@ class EmbedUser(FastHttpUser):
 
     def _embed(self, name, lo, hi):
         texts = random.choices(CORPUS, k=random.randint(lo, hi))
-        body = {"input": texts, "model": MODEL} if ROUTE != "/embed" else {"texts": texts}
+        body = {"input": texts} if ROUTE != "/embed" else {"texts": texts}
+        if MODEL and ROUTE != "/embed":
+            body["model"] = MODEL
         with self.client.post(ROUTE, json=body, name=name, catch_response=True) as r:
             data = r.json().get("data" if ROUTE != "/embed" else "embeddings") \
                 if r.status_code == 200 else None
@@ -288,10 +290,12 @@ def bench_corpus_file(workdir: Path) -> Path:
     return path
 
 
-def in_process_rates(seconds: float, backends: list[str]) -> tuple[dict[str, float], float, int]:
-    """Model-only texts/s: each backend's Embedder on full batches of max_batch_size corpus
-    texts (the ceiling), plus torch one request per call on the 8/2 mix (what the naive
-    design can at best do). Alternated in 1 s slices so all see the same noise."""
+def ceiling_worker(kind: str) -> int:
+    """`--ceiling-worker KIND` (a subprocess of the bench): load one backend, then on each
+    `run SECONDS` line from stdin encode for that long and answer `texts seconds`.
+
+    KIND is a backend (full batches of max_batch_size corpus texts: its ceiling) or `naive`
+    (torch, one 8/2-mix request per call: what the naive design can at best do)."""
     import random
 
     from loadgate.server import model as model_mod
@@ -299,38 +303,52 @@ def in_process_rates(seconds: float, backends: list[str]) -> tuple[dict[str, flo
 
     rng = random.Random(1)
     corpus = bench_corpus()
-    base = ServerSettings()
-    batch = [rng.choice(corpus) for _ in range(base.max_batch_size)]
+    settings = ServerSettings(backend="torch" if kind == "naive" else kind)
+    batch = [rng.choice(corpus) for _ in range(settings.max_batch_size)]
     requests = [[rng.choice(corpus) for _ in range(rng.randint(*rng.choices(
         [(1, 2), (8, 16)], weights=[8, 2])[0]))] for _ in range(200)]
-    embedders = {b: model_mod.load(ServerSettings(backend=b)) for b in backends}
-    for e in embedders.values():
-        e.warmup(base.max_batch_size)
+    emb = model_mod.load(settings)
+    emb.warmup(settings.max_batch_size)
+    print("ready", flush=True)
+    i = 0
+    for line in sys.stdin:
+        if not line.startswith("run "):
+            break
+        seconds = float(line.split()[1])
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            texts = requests[i % len(requests)] if kind == "naive" else batch
+            emb.encode(texts)
+            n += len(texts)
+            i += 1
+        print(n, time.perf_counter() - t0, flush=True)
+    return 0
 
-    def full_batch(e) -> int:
-        e.encode(batch)
-        return len(batch)
 
-    cycle = iter(range(10**12))
-
-    def one_request(e) -> int:
-        texts = requests[next(cycle) % len(requests)]
-        e.encode(texts)
-        return len(texts)
-
-    work = {b: (full_batch, e) for b, e in embedders.items()}
-    if "torch" in embedders:
-        work["naive"] = (one_request, embedders["torch"])
-    done = {k: [0, 0.0] for k in work}
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        for k, (fn, e) in work.items():
-            t0 = time.perf_counter()
-            while time.perf_counter() - t0 < 1.0:
-                done[k][0] += fn(e)
-            done[k][1] += time.perf_counter() - t0
-    rates = {k: n / t for k, (n, t) in done.items()}
-    return rates, rates.pop("naive", 0.0), base.max_batch_size
+def in_process_rates(seconds: float, kinds: list[str]) -> dict[str, float]:
+    """Model-only texts/s per backend (and `naive`), each in its own process (runtimes' thread
+    pools do not share one well), taking turns in 1 s slices so all see the same noise."""
+    procs = {k: subprocess.Popen([sys.executable, "-m", "bench.bench_server", "--ceiling-worker",
+                                  k], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True) for k in kinds}
+    try:
+        for k, p in procs.items():
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"ceiling worker {k} failed to start")
+        done = {k: [0, 0.0] for k in kinds}
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            for k, p in procs.items():
+                p.stdin.write("run 1\n")
+                p.stdin.flush()
+                n, t = p.stdout.readline().split()
+                done[k][0] += int(n)
+                done[k][1] += float(t)
+    finally:
+        for p in procs.values():
+            p.stdin.close()
+            p.wait(30)
+    return {k: n / t for k, (n, t) in done.items()}
 
 
 def summarize(runs: list[dict], key: str) -> dict:
@@ -363,10 +381,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "a new NAME makes a new configuration on top of the defaults")
     p.add_argument("--external", action="append", default=[], metavar="NAME=URL",
                    help="also drive a running OpenAI-compatible server (POST URL/v1/embeddings)")
-    p.add_argument("--ceiling-seconds", type=float, default=9,
+    p.add_argument("--ceiling-seconds", type=float, default=12,
                    help="time for the in-process (model only) rates; 0 skips them")
     p.add_argument("--json", default=None, help="also write the figures here")
+    p.add_argument("--ceiling-worker", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.ceiling_worker:
+        return a
     if a.seconds < 5 or a.rounds < 1 or a.users < 1:
         p.error("--seconds must be >= 5, --rounds >= 1, --users >= 1")
     return a
@@ -374,6 +395,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    if a.ceiling_worker:
+        return ceiling_worker(a.ceiling_worker)
     configs = dict(CONFIGS)
     for item in a.env:
         name, sep, kv = item.partition(":")
@@ -420,11 +443,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"server CPU {r['server_cpu_mean']:.0f}%", flush=True)
     order = [*names, *externals]
     summary = {n: summarize(runs, n) for n in order}
-    ceilings, naive_ceiling, batch = ({}, 0.0, 0)
+    ceilings: dict[str, float] = {}
     if a.ceiling_seconds > 0:
         wanted = [b for b in BACKENDS if b in names or (b == default_is and "default" in names)
                   or (b == "torch" and "naive" in names)]
-        ceilings, naive_ceiling, batch = in_process_rates(a.ceiling_seconds, wanted)
+        ceilings = in_process_rates(a.ceiling_seconds, wanted + (["naive"] if "naive" in names
+                                                                 else []))
+    naive_ceiling = ceilings.pop("naive", 0.0)
+    from loadgate.server.settings import ServerSettings
+
+    batch = ServerSettings().max_batch_size
     report(summary, order, configs, ceilings, naive_ceiling, batch, default_is)
     if a.json:
         Path(a.json).write_text(json.dumps({

@@ -102,6 +102,11 @@ def _load_torch(settings: ServerSettings, threads: int) -> Embedder:
 
 
 def _load_onnx(settings: ServerSettings, threads: int) -> Embedder:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise RuntimeError(f"backend {settings.backend} needs ONNX Runtime: pip install "
+                           "'loadgate[onnx]', or set LOADGATE_BACKEND=torch") from e
     from . import export
     from .onnx_backend import OnnxRunner, Unsupported, session_options
 
