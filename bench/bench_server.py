@@ -16,7 +16,9 @@ and corpus. Configurations alternate (a, b, c, a, b, c, ...) so each sees the sa
   default    the server's defaults, whatever they are (shown as "= <name>" when they equal one)
 
 Prints texts/s, requests/s, p50/p95/p99, failures, startup-to-ready seconds, the load
-generator's and the server's CPU; every figure as a ratio to naive; and each backend's
+generator's and the server's CPU, the share of the run the model was computing (from the
+server's inference-time metric: near 100% means no idle model); every figure as a ratio to
+naive; and each backend's
 in-process ceiling (its Embedder's batched `encode`, no HTTP: what batching and the backend
 could at most give on this machine), alternated in 1 s slices.
 
@@ -123,8 +125,10 @@ def scrape(base: str) -> dict[str, float]:
     texts = re.search(r"^loadgate_batch_size_texts_sum ([0-9.e+]+)$", text, re.M)
     ok = re.search(r'^loadgate_requests_total\{method="POST",route="/embed",status="200"\} '
                    r"([0-9.e+]+)$", text, re.M)
+    busy = re.search(r"^loadgate_inference_duration_seconds_sum ([0-9.e+]+)$", text, re.M)
     return {"texts": float(texts.group(1)) if texts else 0.0,
-            "embeds": float(ok.group(1)) if ok else 0.0}
+            "embeds": float(ok.group(1)) if ok else 0.0,
+            "busy_s": float(busy.group(1)) if busy else 0.0}
 
 
 def start_server(env_extra: dict[str, str], log: Path) -> tuple[subprocess.Popen, str, float]:
@@ -248,8 +252,10 @@ def drive(base: str, seconds: int, users: int, prefix: Path, workdir: Path,
         embeds = after["embeds"] - before["embeds"]
         per_embed = (after["texts"] - before["texts"]) / embeds if embeds else 0.0
         texts_per_s = embed_rps * per_embed
+    model_busy = 0.0 if external else (after["busy_s"] - before["busy_s"]) / elapsed
     busy = [c for c in loc_cpu if c > 0]
     return {
+        "model_busy": model_busy,
         "requests": int(agg["Request Count"]), "failures": int(agg["Failure Count"]),
         "rps": float(agg["Requests/s"]), "texts_per_s": texts_per_s,
         "p50": float(agg["50%"]), "p95": float(agg["95%"]), "p99": float(agg["99%"]),
@@ -355,7 +361,7 @@ def summarize(runs: list[dict], key: str) -> dict:
     rs = [r for r in runs if r["config"] == key]
     out = {k: statistics.fmean(r[k] for r in rs)
            for k in ("rps", "texts_per_s", "p50", "p95", "p99", "locust_cpu_mean",
-                     "server_cpu_mean", "startup_s")}
+                     "server_cpu_mean", "startup_s", "model_busy")}
     out["texts_per_s_runs"] = [round(r["texts_per_s"], 1) for r in rs]
     out["locust_cpu_max"] = max(r["locust_cpu_max"] for r in rs)
     out["failures"] = sum(r["failures"] for r in rs)
@@ -440,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"p50 {r['p50']:.0f} p95 {r['p95']:.0f} p99 {r['p99']:.0f} ms, "
                   f"{r['failures']} failures, ready in {r['startup_s']:.1f}s, locust CPU mean "
                   f"{r['locust_cpu_mean']:.0f}% max {r['locust_cpu_max']:.0f}%, "
-                  f"server CPU {r['server_cpu_mean']:.0f}%", flush=True)
+                  f"server CPU {r['server_cpu_mean']:.0f}%, model busy {r['model_busy']:.0%}",
+                  flush=True)
     order = [*names, *externals]
     summary = {n: summarize(runs, n) for n in order}
     ceilings: dict[str, float] = {}
@@ -467,7 +474,8 @@ def report(summary: dict, order: list[str], configs: dict, ceilings: dict[str, f
            naive_ceiling: float, batch: int, default_is: str) -> None:
     print()
     print(f"{'':26}{'texts/s':>9}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
-          f"{'fail':>6}{'ready s':>8}{'locust CPU':>12}{'x naive':>9}{'p95/naive':>10}")
+          f"{'fail':>6}{'ready s':>8}{'busy':>6}{'locust CPU':>12}{'x naive':>9}"
+          f"{'p95/naive':>10}")
     base = summary.get("naive")
     for n in order:
         s = summary[n]
@@ -476,7 +484,7 @@ def report(summary: dict, order: list[str], configs: dict, ceilings: dict[str, f
         p95r = s["p95"] / base["p95"] if base and base["p95"] else 0
         print(f"{label[:25]:26}{s['texts_per_s']:9.1f}{s['rps']:8.1f}{s['p50']:8.0f}"
               f"{s['p95']:8.0f}{s['p99']:8.0f}{s['failures']:6d}{s['startup_s']:8.1f}"
-              f"{s['locust_cpu_mean']:7.0f}/{s['locust_cpu_max']:.0f}%"
+              f"{s['model_busy']:6.0%}{s['locust_cpu_mean']:7.0f}/{s['locust_cpu_max']:.0f}%"
               f"{ratio:9.2f}{p95r:10.2f}")
     if "default" in summary:
         d = summary["default"]
