@@ -252,7 +252,8 @@ def drive(base: str, seconds: int, users: int, prefix: Path, workdir: Path,
         embeds = after["embeds"] - before["embeds"]
         per_embed = (after["texts"] - before["texts"]) / embeds if embeds else 0.0
         texts_per_s = embed_rps * per_embed
-    model_busy = 0.0 if external else (after["busy_s"] - before["busy_s"]) / elapsed
+    # over the load's own duration (Locust's start-up and stop are not load)
+    model_busy = 0.0 if external else (after["busy_s"] - before["busy_s"]) / seconds
     busy = [c for c in loc_cpu if c > 0]
     return {
         "model_busy": model_busy,
@@ -419,9 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(externals) != len(a.external):
         sys.exit("--external takes NAME=URL")
     default_is = default_backend()
-    if "default" in names and default_is in names and default_is in BACKENDS:
+    configs["default"] = (f"the defaults = {default_is}", {})
+    if "default" in names and default_is in names:
         names.remove(default_is)  # the same server twice would only halve the rounds
-        configs["default"] = (f"the defaults = {default_is}", {})
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
     print(f"locustfile: {product_locustfile() or 'bench (--external / no product locustfile)'}")
@@ -482,10 +483,11 @@ def report(summary: dict, order: list[str], configs: dict, ceilings: dict[str, f
         label = f"{n} ({configs[n][0]})" if n in configs else f"{n} (external)"
         ratio = s["texts_per_s"] / base["texts_per_s"] if base and base["texts_per_s"] else 0
         p95r = s["p95"] / base["p95"] if base and base["p95"] else 0
+        vs_naive = f"{ratio:9.2f}{p95r:10.2f}" if base else f"{'-':>9}{'-':>10}"
         print(f"{label[:25]:26}{s['texts_per_s']:9.1f}{s['rps']:8.1f}{s['p50']:8.0f}"
               f"{s['p95']:8.0f}{s['p99']:8.0f}{s['failures']:6d}{s['startup_s']:8.1f}"
               f"{s['model_busy']:6.0%}{s['locust_cpu_mean']:7.0f}/{s['locust_cpu_max']:.0f}%"
-              f"{ratio:9.2f}{p95r:10.2f}")
+              f"{vs_naive}")
     if "default" in summary:
         d = summary["default"]
         print()
