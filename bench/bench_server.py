@@ -32,6 +32,7 @@ is printed so a saturated generator is visible.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
 import json
 import os
@@ -230,13 +231,19 @@ def drive(base: str, seconds: int, users: int, prefix: Path, workdir: Path,
     loc_ps.cpu_percent(None)
     t0 = time.monotonic()
     loc_cpu: list[float] = []
+    # the model's busy share is measured strictly inside the load (from 2 s in to 1 s before
+    # the end): Locust's start-up and its stop, with requests still in flight, are not load
+    window: list[tuple[float, float]] = []
     while loc.poll() is None:
         time.sleep(1)
         try:
             loc_cpu.append(loc_ps.cpu_percent(None))
         except psutil.Error:
             break
-    elapsed = time.monotonic() - t0
+        since = time.monotonic() - t0
+        if not external and (len(window) == 0 and since >= 2
+                              or len(window) == 1 and since >= seconds - 1):
+            window.append((time.monotonic(), scrape(base)["busy_s"]))
     server_cpu = server_ps.cpu_percent(None) if server_ps else 0.0
     stats = read_stats(prefix)
     agg = stats["Aggregated"]
@@ -252,8 +259,8 @@ def drive(base: str, seconds: int, users: int, prefix: Path, workdir: Path,
         embeds = after["embeds"] - before["embeds"]
         per_embed = (after["texts"] - before["texts"]) / embeds if embeds else 0.0
         texts_per_s = embed_rps * per_embed
-    # over the load's own duration (Locust's start-up and stop are not load)
-    model_busy = 0.0 if external else (after["busy_s"] - before["busy_s"]) / seconds
+    model_busy = (window[1][1] - window[0][1]) / (window[1][0] - window[0][0]) \
+        if len(window) == 2 else 0.0
     busy = [c for c in loc_cpu if c > 0]
     return {
         "model_busy": model_busy,
@@ -262,7 +269,7 @@ def drive(base: str, seconds: int, users: int, prefix: Path, workdir: Path,
         "p50": float(agg["50%"]), "p95": float(agg["95%"]), "p99": float(agg["99%"]),
         "locust_cpu_max": max(busy, default=0.0),
         "locust_cpu_mean": statistics.fmean(busy) if busy else 0.0,
-        "server_cpu_mean": server_cpu, "elapsed_s": elapsed,
+        "server_cpu_mean": server_cpu,
     }
 
 
@@ -315,20 +322,27 @@ def ceiling_worker(kind: str) -> int:
     requests = [[rng.choice(corpus) for _ in range(rng.randint(*rng.choices(
         [(1, 2), (8, 16)], weights=[8, 2])[0]))] for _ in range(200)]
     emb = model_mod.load(settings)
-    emb.warmup(settings.max_batch_size)
+    # the model runs on its own thread, as in the server (torch's OpenMP pool behaves
+    # differently on the main thread of a busy machine)
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="inference")
+    pool.submit(emb.warmup, settings.max_batch_size).result()
     print("ready", flush=True)
-    i = 0
+    cycle = iter(range(10**12))
+
+    def run(seconds: float) -> tuple[int, float]:
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            texts = requests[next(cycle) % len(requests)] if kind == "naive" else batch
+            emb.encode(texts)
+            n += len(texts)
+        return n, time.perf_counter() - t0
+
     for line in sys.stdin:
         if not line.startswith("run "):
             break
-        seconds = float(line.split()[1])
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            texts = requests[i % len(requests)] if kind == "naive" else batch
-            emb.encode(texts)
-            n += len(texts)
-            i += 1
-        print(n, time.perf_counter() - t0, flush=True)
+        n, t = pool.submit(run, float(line.split()[1])).result()
+        print(n, t, flush=True)
+    pool.shutdown()
     return 0
 
 
