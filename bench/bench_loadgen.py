@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +31,8 @@ import psutil
 from loadgate import spec
 from loadgate.loadgen import LOCUSTFILE
 from loadgate.loadgen.command import master_args, worker_args
+from loadgate.loadgen.think_time import WAIT_TIME_ENV
+from loadgate.runner.serve import free_port
 
 DIM = 384
 
@@ -88,12 +88,6 @@ class BareUser(FastHttpUser):
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_ok(url: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -108,14 +102,13 @@ def wait_ok(url: str, timeout: float = 20) -> None:
 
 def run_one(label: str, locustfile: Path, base: str, seconds: int, users: int, work: Path,
             server: psutil.Process) -> dict:
-    lt = spec.parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-                     "metadata": {"name": f"bench-{label}"},
-                     "spec": {"target": {"url": base},
-                              "load": {"users": users, "spawnRate": users,
-                                       "runTime": f"{seconds}s", "stopTimeout": "2s"}}})
-    cfg = work / f"{label}.json"
-    cfg.write_text(json.dumps({**spec.to_config(lt), "waitTimeS": [0, 0]}))  # closed loop
-    env = {**os.environ, spec.CONFIG_ENV: str(cfg)}
+    lt = spec.parse(spec.document(f"bench-{label}", {
+        "target": {"url": base},
+        "load": {"users": users, "spawnRate": users, "runTime": f"{seconds}s",
+                 "stopTimeout": "2s"}}))
+    cfg = work / f"{label}.loadtest.json"
+    cfg.write_text(spec.runtime_json(lt))
+    env = {**os.environ, spec.CONFIG_ENV: str(cfg), WAIT_TIME_ENV: "0,0"}  # closed loop
     port = free_port()
     prefix = work / label
     worker = subprocess.Popen(

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import psutil
 
+from loadgate.runner.serve import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 USERS = 100
 
@@ -112,14 +114,6 @@ class EmbedUser(FastHttpUser):
 '''
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def scrape(base: str) -> dict[str, float]:
     """Embedded texts and successful /embed requests so far, from the server's /metrics."""
     text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
@@ -166,19 +160,14 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def product_config(base: str, seconds: int, users: int) -> dict:
-    """The LoadTest the product locustfile reads: constant load, the 8/2/1 mix, no think time."""
+def product_loadtest(base: str, seconds: int, users: int):
+    """The LoadTest the product locustfile reads: constant load, the 8/2/1 mix."""
     from loadgate import spec  # type: ignore
 
-    lt = spec.parse({
-        "apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-        "metadata": {"name": "bench-server"},
-        "spec": {"target": {"url": base},
-                 "load": {"users": users, "spawnRate": users, "runTime": f"{seconds}s"},
-                 "scenario": {"weights": {"single": 8, "batch": 2, "health": 1}}},
-    })
-    # closed loop: each user sends its next request as soon as the last one answered
-    return {**spec.to_config(lt), "waitTimeS": [0, 0]}
+    return spec.parse(spec.document("bench-server", {
+        "target": {"url": base},
+        "load": {"users": users, "spawnRate": users, "runTime": f"{seconds}s"},
+        "scenario": {"weights": {"single": 8, "batch": 2, "health": 1}}}))
 
 
 def product_locustfile() -> Path | None:
@@ -197,9 +186,13 @@ def locust_command(base: str, seconds: int, users: int, prefix: Path, workdir: P
     env = dict(os.environ)
     locustfile = None if external else product_locustfile()
     if locustfile is not None:
-        cfg = prefix.with_suffix(".config.json")
-        cfg.write_text(json.dumps(product_config(base, seconds, users)))
-        env["LOADGATE_CONFIG"] = str(cfg)
+        from loadgate import spec
+        from loadgate.loadgen.think_time import WAIT_TIME_ENV
+
+        cfg = prefix.with_suffix(".loadtest.json")
+        cfg.write_text(spec.runtime_json(product_loadtest(base, seconds, users)))
+        env[spec.CONFIG_ENV] = str(cfg)
+        env[WAIT_TIME_ENV] = "0,0"  # closed loop: the next request as soon as one answers
     else:
         locustfile = workdir / "bench_locustfile.py"
         locustfile.write_text(LOCUSTFILE)

@@ -1,9 +1,9 @@
 """Pure `build_*` functions: a parsed LoadTest + operator settings -> child manifests (dicts).
 
 Pod layout shared by every Job:
-  /config    the run's ConfigMap: config.json (to_config), loadtest.json, locustfile.py,
-             shape.py (stages/breakpoint), baseline.json (when the spec names a finished
-             baseline LoadTest)
+  /config    the run's ConfigMap: loadtest.json (the LoadTest's runtime form, named by
+             LOADGATE_CONFIG), locustfile.py (built-in), cpu_listener.py, shape.py
+             (stages/breakpoint), baseline.json (when the spec names a finished baseline)
   /locustfile  the user's ConfigMap, only with spec.locustfile.configMapRef
   /results   subPath <name> of the results PVC (per run, or a shared claim)
   /tmp       emptyDir: the root filesystem is read-only
@@ -15,6 +15,10 @@ from __future__ import annotations
 import json
 import math
 
+from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
+from loadgate.loadgen.command import master_args, worker_args
+from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json
+from loadgate.urls import join
 from loadgate_operator import names
 from loadgate_operator.settings import OperatorSettings
 
@@ -53,7 +57,7 @@ RESOURCES = {
              "limits": {"cpu": "200m", "memory": "128Mi"}},
 }
 ENV = [
-    {"name": "LOADGATE_CONFIG", "value": f"{CONFIG_DIR}/config.json"},
+    {"name": CONFIG_ENV, "value": f"{CONFIG_DIR}/{RUNTIME_FILE}"},
     {"name": "HOME", "value": "/tmp"},
     {"name": "MPLCONFIGDIR", "value": "/tmp/.cache/matplotlib"},
     {"name": "PYTHONUNBUFFERED", "value": "1"},
@@ -67,43 +71,19 @@ def _meta(lt, name: str, component: str) -> dict:
 def locustfile_path(lt) -> str:
     if lt.locustfile is not None:
         return f"{USER_LOCUSTFILE_DIR}/{lt.locustfile.key}"
-    return f"{CONFIG_DIR}/locustfile.py"
+    return f"{CONFIG_DIR}/{LOCUSTFILE.name}"
 
 
-def shape_path(lt) -> str | None:
-    return f"{CONFIG_DIR}/shape.py" if lt.load.mode != "constant" else None
+def build_configmap(lt, *, baseline: dict | None = None) -> dict:
+    """ConfigMap with the LoadTest's runtime form, the built-in Locust files and the baseline.
 
-
-def loadtest_manifest(lt) -> dict:
-    """The LoadTest as the collector reads it back (`loadgate collect --config`)."""
-    return {"apiVersion": names.API_VERSION, "kind": names.KIND,
-            "metadata": {"name": lt.name, "namespace": lt.namespace}, "spec": lt.raw_spec}
-
-
-def build_configmap(lt, *, baseline: dict | None = None, locustfile_text: str | None = None,
-                    shape_text: str | None = None, config: dict | None = None) -> dict:
-    """ConfigMap with the Locust settings, the LoadTest, the built-in locustfile and the baseline.
-
-    `config` and `locustfile_text` default to `loadgate.spec.to_config(lt)` and the built-in
-    locustfile; the user's locustfile (configMapRef) is mounted from their own ConfigMap instead.
+    The user's locustfile (configMapRef) is mounted from their own ConfigMap instead of ours.
     """
-    if config is None:
-        from loadgate.spec import to_config
-        config = to_config(lt)
-    data = {
-        "config.json": json.dumps(config, indent=2, sort_keys=True),
-        "loadtest.json": json.dumps(loadtest_manifest(lt), indent=2, sort_keys=True),
-    }
+    data = {RUNTIME_FILE: runtime_json(lt), CPU_LISTENER_FILE.name: CPU_LISTENER_FILE.read_text()}
     if lt.locustfile is None:
-        if locustfile_text is None:
-            from loadgate.loadgen import LOCUSTFILE
-            locustfile_text = LOCUSTFILE.read_text()
-        data["locustfile.py"] = locustfile_text
-    if shape_path(lt) is not None:
-        if shape_text is None:
-            from loadgate.loadgen import SHAPE_FILE
-            shape_text = SHAPE_FILE.read_text()
-        data["shape.py"] = shape_text
+        data[LOCUSTFILE.name] = LOCUSTFILE.read_text()
+    if lt.load.mode != "constant":
+        data[SHAPE_FILE.name] = SHAPE_FILE.read_text()
     if baseline is not None:
         data["baseline.json"] = json.dumps(baseline, indent=2, sort_keys=True)
     return {"apiVersion": "v1", "kind": "ConfigMap",
@@ -179,7 +159,9 @@ def _container(name: str, settings: OperatorSettings, command: list[str], *, mou
          "imagePullPolicy": settings.image_pull_policy, "command": command,
          "env": [dict(e) for e in ENV], "volumeMounts": mounts,
          "resources": resources, "securityContext": CONTAINER_SECURITY,
-         "terminationMessagePolicy": "File"}
+         # a container that fails without writing /dev/termination-log (the wait step, a
+         # crashing Locust) still tells why: the kubelet takes its log's tail instead
+         "terminationMessagePolicy": "FallbackToLogsOnError"}
     if ports:
         c["ports"] = ports
     return c
@@ -198,6 +180,10 @@ def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1)
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
+                # the command is not PID 1 then: the wait step and a Locust worker still
+                # connecting install no SIGTERM handler, and PID 1 ignores SIGTERM without
+                # one, so deleting the run would wait out the whole grace period
+                "shareProcessNamespace": True,
                 "securityContext": POD_SECURITY,
                 **pod_spec,
             },
@@ -208,14 +194,13 @@ def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1)
 
 
 def health_url(lt) -> str:
-    return lt.target.url.rstrip("/") + lt.target.health_path
+    return join(lt.target.url, lt.target.health_path)
 
 
 def build_master_job(lt, settings: OperatorSettings) -> dict:
-    from loadgate.loadgen.command import master_args
     args = master_args(lt, locustfile=locustfile_path(lt), csv_prefix=CSV_PREFIX,
                        html=HTML_REPORT, expect_workers=lt.workers, bind_port=MASTER_PORT,
-                       shape_file=shape_path(lt))
+                       loadgen_dir=CONFIG_DIR)
     wait = _container(
         "wait-for-target", settings,
         ["python", "-m", "loadgate.runner.ready", health_url(lt),
@@ -231,9 +216,8 @@ def build_master_job(lt, settings: OperatorSettings) -> dict:
 
 
 def build_worker_job(lt, settings: OperatorSettings) -> dict:
-    from loadgate.loadgen.command import worker_args
     args = worker_args(lt, locustfile=locustfile_path(lt), master_host=names.master(lt.name),
-                       master_port=MASTER_PORT)
+                       master_port=MASTER_PORT, loadgen_dir=CONFIG_DIR)
     worker = _container("worker", settings, ["locust", *args],
                         mounts=_mounts(lt, settings, results=False),
                         resources=RESOURCES["workers"])
@@ -243,7 +227,7 @@ def build_worker_job(lt, settings: OperatorSettings) -> dict:
 
 
 def build_collector_job(lt, settings: OperatorSettings, *, with_baseline: bool = False) -> dict:
-    cmd = ["loadgate", "collect", "--config", f"{CONFIG_DIR}/loadtest.json",
+    cmd = ["loadgate", "collect", "--config", f"{CONFIG_DIR}/{RUNTIME_FILE}",
            "--results", RESULTS_DIR, "--termination-log", TERMINATION_LOG]
     if with_baseline:
         cmd += ["--baseline", f"{CONFIG_DIR}/baseline.json"]

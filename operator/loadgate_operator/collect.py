@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
+from loadgate.exit_codes import ERROR
 
 MAX_MESSAGE_BYTES = 4096 - 96  # headroom under the kubelet's 4096-byte cap
 KEEP = ("name", "verdict", "reason", "summary", "thresholds", "breakingPoint", "generator")
@@ -43,42 +43,35 @@ def trim(summary: dict, limit: int = MAX_MESSAGE_BYTES) -> dict:
     return doc
 
 
-def _load(path: str) -> dict:
-    text = Path(path).read_text()
-    doc = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    if not isinstance(doc, dict):
-        raise ValueError(f"{path} does not hold a mapping")
-    return doc
-
-
 def collect(config: str, results: str, baseline: str | None = None) -> dict:
-    """Run the gate exactly as `loadgate run` does and return the full summary dict."""
-    from loadgate.gate import analyze
-    from loadgate.loadgen.generator_cpu import read_record
-    from loadgate.spec import parse
+    """The run's summary from the same function `loadgate run` uses, its reports written next
+    to the CSVs; returns the full summary dict."""
+    from loadgate.gate.report import write_reports
+    from loadgate.gate.results import read_baseline, read_run
+    from loadgate.gate.summary import RunFacts, summarize
+    from loadgate.spec import load_file
 
-    lt = parse(_load(config))
-    prefix = str(Path(results) / "locust")
-    base = _load(baseline) if baseline else None
-    pct = lt.baseline.max_regression_pct if lt.baseline is not None else None
-    # the CPU Locust measured itself (built-in locustfile only): over ~90% makes it Invalid
-    generator = {"workers": lt.workers, **read_record(prefix)}
-    return analyze(lt.name, prefix, lt.thresholds, baseline=base,
-                   max_regression_pct=pct, generator=generator, out_dir=results,
-                   capacity_search=lt.load.mode == "breakpoint")
+    lt = load_file(config)
+    run = read_run(Path(results) / "locust")
+    base = read_baseline(baseline) if baseline else None
+    summary = summarize(lt, run, RunFacts(where="kubernetes"), baseline=base)
+    write_reports(summary, results, results=run)
+    return summary
 
 
 def main(args) -> int:
+    from loadgate.gate.summary import error_summary
+
     try:
         summary = collect(args.config, args.results, args.baseline)
-    except Exception as e:  # unusable config: still hand back a verdict, never hang
-        summary = {"name": Path(args.results).name or "loadtest", "verdict": "Error",
-                   "reason": f"the collector could not analyse the run: {e}"}
+    except Exception as e:  # unusable config or baseline: still hand back a verdict, never hang
+        summary = error_summary(Path(args.results).name or "loadtest",
+                                f"the collector could not analyse the run: {e}")
     message = json.dumps(trim(summary), separators=(",", ":"))
     print(json.dumps(summary, indent=2, default=str))
     try:
         Path(args.termination_log).write_text(message)
     except OSError as e:
         print(f"loadgate collect: cannot write {args.termination_log}: {e}", file=sys.stderr)
-        return 2
+        return ERROR
     return 0

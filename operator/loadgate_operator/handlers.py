@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import kopf
 from kubernetes.client.rest import ApiException
 
+from loadgate.gate.summary import baseline_problem
+from loadgate.spec import RUNTIME_FILE, SpecError, document, parse
 from loadgate_operator import builders, kube, names, status
-from loadgate_operator.settings import OperatorSettings
+from loadgate_operator.settings import OperatorSettings, settings_or_exit
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 ACTIVE_PHASES = (status.WAITING, status.RUNNING, status.COLLECTING)
-# how often a running LoadTest looks at its Jobs and Pods (tests shorten it)
-INTERVAL_S = float(os.environ.get("LOADGATE_OPERATOR_INTERVAL", "5"))
+# read once, when the handlers are registered: the timer's interval is fixed there
+SETTINGS = settings_or_exit()
 
 
 @kopf.on.startup()
@@ -29,21 +30,19 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=names.GROUP, key="last-handled-configuration")
     settings.persistence.finalizer = f"{names.GROUP}/finalizer"
-    settings.watching.server_timeout = int(os.environ.get("LOADGATE_WATCH_TIMEOUT", "300"))
+    settings.watching.server_timeout = SETTINGS.watch_timeout
     settings.networking.request_timeout = 30
     # a deleted LoadTest waits for its timer to stop: re-check every second, not every minute
     settings.background.cancellation_polling = 1
-    memo.settings = OperatorSettings.from_env()
+    memo.settings = SETTINGS
     memo.runs = {}
     await asyncio.to_thread(kube.load_config)
     logger.info("loadgate operator settings: %s", memo.settings)
 
 
 def _manifest(body) -> dict:
-    return {"apiVersion": names.API_VERSION, "kind": names.KIND,
-            "metadata": {"name": body["metadata"]["name"],
-                         "namespace": body["metadata"]["namespace"]},
-            "spec": json.loads(json.dumps(dict(body.get("spec") or {})))}
+    spec = json.loads(json.dumps(dict(body.get("spec") or {})))  # kopf's views -> plain dicts
+    return document(body["metadata"]["name"], spec, namespace=body["metadata"]["namespace"])
 
 
 def _fail_now(patch, st: dict, code: str, message: str, body) -> None:
@@ -62,12 +61,14 @@ async def _baseline(lt, namespace: str) -> tuple[dict | None, str]:
     if other is None:
         return None, f"the baseline LoadTest {ref!r} does not exist"
     st = other.get("status") or {}
-    if st.get("phase") != status.SUCCEEDED or not isinstance(st.get("summary"), dict):
+    if st.get("phase") != status.SUCCEEDED:
         return None, (f"the baseline LoadTest {ref!r} has not finished with a summary "
                       f"(phase {st.get('phase') or 'unknown'})")
-    return {"name": ref, "verdict": st.get("verdict"), "summary": st["summary"],
-            "thresholds": st.get("thresholds") or [],
-            "breakingPoint": st.get("breakingPoint") or {}}, ""
+    doc = {"name": ref, "verdict": st.get("verdict"), "summary": st.get("summary"),
+           "thresholds": st.get("thresholds") or [],
+           "breakingPoint": st.get("breakingPoint") or {}}
+    problem = baseline_problem(doc)
+    return (None, f"the baseline LoadTest {ref!r} {problem}") if problem else (doc, "")
 
 
 class ChildRejected(Exception):
@@ -99,7 +100,6 @@ async def _create_all(children: list[dict], body, logger) -> None:
 @kopf.on.create(*RESOURCE)
 async def start_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     """Parse and validate the spec, then create the run's children (idempotently)."""
-    from loadgate.spec import SpecError, parse
     st = dict(body.get("status") or {})
     if st.get("phase") in status.TERMINAL:
         return
@@ -137,12 +137,11 @@ async def spec_changed(body, **_) -> None:
 
 async def _run_of(body, memo: kopf.Memo):
     """The LoadTest as it was when the run started (its ConfigMap), surviving restarts."""
-    from loadgate.spec import parse
     uid = body["metadata"]["uid"]
     if uid not in memo.runs:
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
         cm = await asyncio.to_thread(kube.get, "v1", "ConfigMap", ns, names.config(name))
-        doc = json.loads(cm["data"]["loadtest.json"]) if cm else _manifest(body)
+        doc = json.loads(cm["data"][RUNTIME_FILE]) if cm else _manifest(body)
         memo.runs[uid] = parse(doc)
     return memo.runs[uid]
 
@@ -161,11 +160,11 @@ def _observe(ns: str, name: str) -> status.Observed:
     )
 
 
-@kopf.timer(*RESOURCE, interval=INTERVAL_S, initial_delay=min(INTERVAL_S, 1.0),
+@kopf.timer(*RESOURCE, interval=SETTINGS.operator_interval,
+            initial_delay=min(SETTINGS.operator_interval, 1.0),
             when=lambda status, **_: status.get("phase") in ACTIVE_PHASES)
 async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     """Advance the phase from what the Jobs and Pods show; create the collector when due."""
-    from loadgate.spec import SpecError
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     st = dict(body.get("status") or {})
     try:

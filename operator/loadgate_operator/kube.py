@@ -82,6 +82,17 @@ def collection(api_version: str, kind: str, namespace: str) -> str:
     return PATHS[(api_version, kind)].format(ns=quote(namespace))
 
 
+def served(api_version: str, plural: str) -> bool:
+    """Whether the API server serves this resource type, from its discovery document: a 404
+    for one object cannot tell a missing object from a missing CRD, discovery can."""
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    try:
+        doc = request("GET", base)
+    except NotFound:
+        return False
+    return any(r.get("name") == plural for r in (doc or {}).get("resources") or [])
+
+
 def get(api_version: str, kind: str, namespace: str, name: str) -> dict | None:
     try:
         return request("GET", f"{collection(api_version, kind, namespace)}/{quote(name)}")

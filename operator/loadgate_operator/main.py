@@ -19,7 +19,31 @@ def kopf_options(args) -> dict:
     return opts
 
 
+def startup_problem() -> str | None:
+    """Why the operator cannot start (one sentence), before kopf would retry it forever with a
+    traceback a minute: no Kubernetes configuration. (A bad LOADGATE_* setting already stopped
+    it on import: settings.settings_or_exit.)"""
+    from loadgate_operator import kube
+
+    try:
+        kube.load_config()
+    except Exception as e:  # kubernetes' ConfigException, or an unreadable file
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return (f"no Kubernetes configuration ({first}): run it in a cluster, or point "
+                "KUBECONFIG (default ~/.kube/config) at a cluster")
+    return None
+
+
 def main(args) -> int:
+    import sys
+
+    from loadgate.exit_codes import ERROR
+
+    problem = startup_problem()
+    if problem:
+        print(f"loadgate operator: {problem}", file=sys.stderr)
+        return ERROR
+
     import kopf
 
     import loadgate_operator.handlers  # noqa: F401  (registers the handlers)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
-GROUP = "loadgate.dev"
-VERSION = "v1alpha1"
+from loadgate import spec
+
+API_VERSION, KIND = spec.API_VERSION, spec.KIND  # the resource's identity is the spec's
+GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "loadtests"
-KIND = "LoadTest"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 LOADTEST_LABEL = "loadgate.dev/loadtest"
 MANAGED_BY = "loadgate-operator"

@@ -1,45 +1,58 @@
-"""What the operator puts into the children it creates, read once from the environment.
+"""Every knob of the operator, from env vars with the `LOADGATE_` prefix (one settings class,
+like the server's): what it puts into the children it creates, and how often it looks.
 
-The charts engineer wires exactly these env names into the operator Deployment.
+The charts wire exactly these env names into the operator Deployment; an empty value means
+the default.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from typing import Literal
 
-ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod", "ReadOnlyMany")
-PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "LOADGATE_"
 
 
-@dataclass(frozen=True)
-class OperatorSettings:
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore",
+                                      frozen=True)
+
     runner_image: str = "loadgate:dev"
-    image_pull_policy: str = "IfNotPresent"
-    results_claim: str = ""      # empty: one PVC per run; set: subPath <name> of this claim
-    storage_class: str = ""      # empty: the cluster's default StorageClass
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    results_claim: str = Field("", description="empty: one PVC per run; set: subPath <name> "
+                                               "of this claim")
+    storage_class: str = Field("", description="empty: the cluster's default StorageClass")
     storage_size: str = "1Gi"
-    access_mode: str = "ReadWriteOnce"
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod",
+                         "ReadOnlyMany"] = "ReadWriteOnce"
+    # how often a running LoadTest looks at its Jobs and Pods (tests shorten it)
+    operator_interval: float = Field(5.0, gt=0, description="seconds")
+    watch_timeout: int = Field(300, gt=0, description="seconds a watch request stays open")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:
-        env = os.environ if env is None else env
+        """From `env` (default: this process's environment); ValueError naming the variable."""
+        try:
+            if env is None:
+                return cls()
+            values = {name: env[PREFIX + name.upper()] for name in cls.model_fields
+                      if (env.get(PREFIX + name.upper()) or "").strip()}
+            return cls.model_validate(values)
+        except ValidationError as e:
+            raise ValueError("; ".join(
+                f"{PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}, not {err['input']!r}"
+                for err in e.errors())) from None
 
-        def get(name: str, default: str) -> str:
-            return (env.get(name) or "").strip() or default
 
-        s = cls(
-            runner_image=get("LOADGATE_RUNNER_IMAGE", cls.runner_image),
-            image_pull_policy=get("LOADGATE_IMAGE_PULL_POLICY", cls.image_pull_policy),
-            results_claim=get("LOADGATE_RESULTS_CLAIM", ""),
-            storage_class=get("LOADGATE_STORAGE_CLASS", ""),
-            storage_size=get("LOADGATE_STORAGE_SIZE", cls.storage_size),
-            access_mode=get("LOADGATE_ACCESS_MODE", cls.access_mode),
-        )
-        if s.image_pull_policy not in PULL_POLICIES:
-            raise ValueError(f"LOADGATE_IMAGE_PULL_POLICY must be one of {PULL_POLICIES}, "
-                             f"not {s.image_pull_policy!r}")
-        if s.access_mode not in ACCESS_MODES:
-            raise ValueError(f"LOADGATE_ACCESS_MODE must be one of {ACCESS_MODES}, "
-                             f"not {s.access_mode!r}")
-        return s
+def settings_or_exit() -> OperatorSettings:
+    """`from_env()`, or one line on stderr and exit 2: a bad LOADGATE_* variable stops the
+    operator at start (handlers read the settings on import) without a traceback."""
+    import sys
+
+    try:
+        return OperatorSettings.from_env()
+    except ValueError as e:
+        print(f"loadgate operator: invalid settings: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

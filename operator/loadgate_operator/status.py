@@ -102,7 +102,9 @@ def init_state(pods: list[dict]) -> tuple[str, str]:
                 continue
             if t.get("exitCode") == 0:
                 return "ready", "the target answered its health check"
-            return "failed", (t.get("message") or "").strip() or (
+            # the message is the step's log tail: its last line is the verdict on the target
+            lines = (t.get("message") or "").strip().splitlines()
+            return "failed", lines[-1].strip() if lines else (
                 f"the target's health check did not pass (exit code {t.get('exitCode')})")
         if st.get("containerStatuses") and not st.get("initContainerStatuses"):
             return "ready", "the master container started"
@@ -216,87 +218,113 @@ def verdict_step(status: dict, summary: dict, now: datetime) -> Step:
                         (etype, f"Verdict{verdict}", f"verdict {verdict}: {reason}")])
 
 
+def _lost_jobs(status: dict, obs: Observed, now: datetime) -> Step | None:
+    """While the load runs: the master Job gone, or the worker Job failed, ends the run."""
+    if obs.master_job is None:
+        return fail(status, "MasterMissing", "the master Job disappeared", now)
+    if job_state(obs.worker_job) == "failed":
+        return fail(status, "WorkersFailed",
+                    f"the worker Job failed: {job_failure_message(obs.worker_job)}", now,
+                    condition="WorkersConnected")
+    return None
+
+
+def _waiting(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | None:
+    """WaitingForTarget: the master's init container waits for the target's health."""
+    master = job_state(obs.master_job)
+    state, msg = init_state(obs.master_pods)
+    if state == "failed" or (master == "failed" and state != "ready"):
+        text = msg or job_failure_message(obs.master_job)
+        return fail(status, "TargetNotReady", f"the target never became ready: {text}", now,
+                    condition="TargetReady")
+    if state == "ready" or master == "complete":
+        conds = set_condition(status.get("conditions"), "TargetReady", "True",
+                              "HealthCheckPassed", msg or "the target is ready", now)
+        text = "the target is ready; Locust is running"
+        return Step({"phase": RUNNING, "reason": text, "conditions": conds,
+                     "runningSince": iso(now)}, [_phase_event(RUNNING, text)])
+    return None
+
+
+def _running(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | None:
+    """Running: workers connect, the master finishes -> the collector is due."""
+    master = job_state(obs.master_job)
+    conds = status.get("conditions")
+    wc = get_condition(status, "WorkersConnected") or {}
+    ready = ready_count(obs.worker_job, obs.worker_pods)
+    if master == "failed":
+        return fail(status, "MasterFailed",
+                    f"the Locust master failed: {job_failure_message(obs.master_job)}", now,
+                    condition="LoadCompleted")
+    if master == "complete":
+        conds = set_condition(conds, "LoadCompleted", "True", "MasterCompleted",
+                              "the Locust master finished; collecting results", now)
+        if wc.get("status") != "True":
+            conds = set_condition(conds, "WorkersConnected", "True", "RunCompleted",
+                                  "the run completed with its workers", now)
+        text = "load finished; the collector analyses the results"
+        return Step({"phase": COLLECTING, "reason": text, "conditions": conds},
+                    [_phase_event(COLLECTING, text)], create_collector=True)
+    if ready >= run.workers and wc.get("status") != "True":
+        conds = set_condition(conds, "WorkersConnected", "True", "WorkersReady",
+                              f"{ready}/{run.workers} workers are running", now)
+        return Step({"conditions": conds},
+                    [("Normal", "WorkersConnected", f"{ready}/{run.workers} workers running")])
+    since = parse_time(status.get("runningSince")) or run.start
+    if (wc.get("status") != "True" and since is not None
+            and (now - since).total_seconds() > run.workers_connect_s):
+        return fail(status, "WorkersNotConnected",
+                    f"only {ready}/{run.workers} workers were running after "
+                    f"{run.workers_connect_s:g}s", now, condition="WorkersConnected")
+    return None
+
+
+def _collecting(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | None:
+    """Collecting: the collector Job's termination message carries the verdict."""
+    collector = job_state(obs.collector_job)
+    if collector == "missing":
+        return Step({}, create_collector=True)
+    message = termination_message(obs.collector_pods)
+    if collector == "active" and message is None:
+        return None
+    summary, why = parse_collector_message(message)
+    if summary is None:
+        if collector == "failed":
+            why = f"the collector Job failed ({job_failure_message(obs.collector_job)}); {why}"
+        elif collector == "complete" and not obs.collector_pods:
+            return None  # pod not observed yet
+        return fail(status, "CollectorOutputUnusable", why, now)
+    return verdict_step(status, summary, now)
+
+
+@dataclass(frozen=True)
+class _Run:
+    workers: int
+    workers_connect_s: float
+    start: datetime | None
+
+
+# one function per active phase; Pending (children not created yet) and the terminal phases
+# have nothing to advance
+_PHASE_STEPS = {WAITING: _waiting, RUNNING: _running, COLLECTING: _collecting}
+_DEADLINE_CONDITION = {WAITING: "TargetReady", RUNNING: "LoadCompleted",
+                       COLLECTING: "LoadCompleted"}
+
+
 def advance(status: dict, obs: Observed, now: datetime, *, workers: int,
             deadline_s: float, workers_connect_s: float) -> Step | None:
     """The next status from what the children show, or None when nothing changed."""
     phase = status.get("phase") or PENDING
-    if phase in TERMINAL or phase == PENDING:
+    step = _PHASE_STEPS.get(phase)
+    if step is None:
         return None
     start = parse_time(status.get("startTime"))
     if start is not None and (now - start).total_seconds() > deadline_s:
         return fail(status, "DeadlineExceeded",
                     f"the run did not finish within its deadline of {deadline_s:g}s "
-                    f"(phase was {phase})", now,
-                    condition={WAITING: "TargetReady", RUNNING: "LoadCompleted",
-                               COLLECTING: "LoadCompleted"}.get(phase))
-
-    master = job_state(obs.master_job)
-    workers_state = job_state(obs.worker_job)
+                    f"(phase was {phase})", now, condition=_DEADLINE_CONDITION[phase])
     if phase in (WAITING, RUNNING):
-        if obs.master_job is None:
-            return fail(status, "MasterMissing", "the master Job disappeared", now)
-        if workers_state == "failed":
-            return fail(status, "WorkersFailed",
-                        f"the worker Job failed: {job_failure_message(obs.worker_job)}", now,
-                        condition="WorkersConnected")
-
-    if phase == WAITING:
-        state, msg = init_state(obs.master_pods)
-        if state == "failed" or (master == "failed" and state != "ready"):
-            text = msg or job_failure_message(obs.master_job)
-            return fail(status, "TargetNotReady", f"the target never became ready: {text}", now,
-                        condition="TargetReady")
-        if state == "ready" or master == "complete":
-            conds = set_condition(status.get("conditions"), "TargetReady", "True",
-                                  "HealthCheckPassed", msg or "the target is ready", now)
-            text = "the target is ready; Locust is running"
-            return Step({"phase": RUNNING, "reason": text, "conditions": conds,
-                         "runningSince": iso(now)}, [_phase_event(RUNNING, text)])
-        return None
-
-    if phase == RUNNING:
-        conds = status.get("conditions")
-        wc = get_condition(status, "WorkersConnected") or {}
-        ready = ready_count(obs.worker_job, obs.worker_pods)
-        if master == "failed":
-            return fail(status, "MasterFailed",
-                        f"the Locust master failed: {job_failure_message(obs.master_job)}", now,
-                        condition="LoadCompleted")
-        if master == "complete":
-            conds = set_condition(conds, "LoadCompleted", "True", "MasterCompleted",
-                                  "the Locust master finished; collecting results", now)
-            if wc.get("status") != "True":
-                conds = set_condition(conds, "WorkersConnected", "True", "RunCompleted",
-                                      "the run completed with its workers", now)
-            text = "load finished; the collector analyses the results"
-            return Step({"phase": COLLECTING, "reason": text, "conditions": conds},
-                        [_phase_event(COLLECTING, text)], create_collector=True)
-        if ready >= workers and wc.get("status") != "True":
-            conds = set_condition(conds, "WorkersConnected", "True", "WorkersReady",
-                                  f"{ready}/{workers} workers are running", now)
-            return Step({"conditions": conds},
-                        [("Normal", "WorkersConnected", f"{ready}/{workers} workers running")])
-        since = parse_time(status.get("runningSince")) or start
-        if (wc.get("status") != "True" and since is not None
-                and (now - since).total_seconds() > workers_connect_s):
-            return fail(status, "WorkersNotConnected",
-                        f"only {ready}/{workers} workers were running after "
-                        f"{workers_connect_s:g}s", now, condition="WorkersConnected")
-        return None
-
-    if phase == COLLECTING:
-        collector = job_state(obs.collector_job)
-        if collector == "missing":
-            return Step({}, create_collector=True)
-        message = termination_message(obs.collector_pods)
-        if collector == "active" and message is None:
-            return None
-        summary, why = parse_collector_message(message)
-        if summary is None:
-            if collector == "failed":
-                why = f"the collector Job failed ({job_failure_message(obs.collector_job)}); {why}"
-            elif collector == "complete" and not obs.collector_pods:
-                return None  # pod not observed yet
-            return fail(status, "CollectorOutputUnusable", why, now)
-        return verdict_step(status, summary, now)
-    return None
+        lost = _lost_jobs(status, obs, now)
+        if lost is not None:
+            return lost
+    return step(status, obs, now, _Run(workers, workers_connect_s, start))

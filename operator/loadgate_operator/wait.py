@@ -8,10 +8,10 @@ from __future__ import annotations
 import sys
 import time
 
+from loadgate.exit_codes import ERROR, WAIT_EXIT_CODES
 from loadgate_operator import kube, names
 
 POLL_S = 2.0
-EXIT = {"Pass": 0, "Fail": 1, "Error": 2, "Invalid": 2}
 
 
 def current_namespace() -> str:
@@ -36,6 +36,11 @@ def wait_for(name: str, namespace: str, timeout_s: float, *, poll_s: float = POL
         obj = kube.get(names.API_VERSION, names.KIND, namespace, name)
         if obj is None:
             if not missing_reported:
+                if not kube.served(names.API_VERSION, names.PLURAL):
+                    print(f"loadgate wait: this cluster does not serve {names.PLURAL}."
+                          f"{names.GROUP}: the LoadTest CRD is not installed (install the "
+                          "loadgate chart, charts/loadgate)", file=out)
+                    return ERROR
                 print(f"LoadTest {namespace}/{name} not found; waiting for it", file=out)
                 missing_reported = True
         else:
@@ -45,13 +50,13 @@ def wait_for(name: str, namespace: str, timeout_s: float, *, poll_s: float = POL
                 print(f"{name}: phase {phase}" + (f", verdict {verdict}" if verdict else "")
                       + (f" — {st['reason']}" if st.get("reason") else ""), file=out, flush=True)
                 last = (phase, verdict)
-            if verdict in EXIT and phase in ("Succeeded", "Failed"):
-                return EXIT[verdict]
+            if verdict in WAIT_EXIT_CODES and phase in ("Succeeded", "Failed"):
+                return WAIT_EXIT_CODES[verdict]
             if phase == "Failed":
-                return 2
+                return ERROR
         if time.monotonic() >= deadline:
             print(f"timed out after {timeout_s:g}s waiting for {namespace}/{name}", file=out)
-            return 2
+            return ERROR
         time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
 
 
@@ -61,11 +66,11 @@ def main(args) -> int:
         timeout_s = parse_duration(args.timeout, "--timeout")
     except (SpecError, ValueError) as e:
         print(f"loadgate wait: {e}", file=sys.stderr)
-        return 2
+        return ERROR
     namespace = args.namespace or current_namespace()
     try:
         kube.load_config()
     except Exception as e:
         print(f"loadgate wait: no Kubernetes configuration: {e}", file=sys.stderr)
-        return 2
+        return ERROR
     return wait_for(args.name, namespace, timeout_s)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from loadgate.analysis import HistoryPoint, find_breaking_point, windows
 from loadgate.analysis.windows import QUANTILES, cumulative_window_quantile
 
@@ -81,6 +83,19 @@ def test_drift_compares_first_and_last_minute():
     assert d["firstMinuteP95Ms"] == 100 and d["lastMinuteP95Ms"] == 150
     assert d["changePct"] == 50.0 and d["lastMinuteRps"] == 50
     assert latency_drift(pts[:100], windowed=True) is None  # too short for two minutes
+
+
+@pytest.mark.parametrize(("run_s", "has_drift"), [(120, True), (110, False)])
+def test_drift_counts_the_whole_run(run_s, has_drift):
+    """Rows as Locust writes them for `--run-time {run_s}s` with users all at once: the first a
+    second in, whole-second timestamps, users 0 again in the last row. 2m is two minutes."""
+    from loadgate.analysis import latency_drift
+
+    pts, total = [], 0
+    for t in range(1, run_s + 1):
+        total += 20
+        pts.append(point(t, 0 if t == run_s else 20, total))
+    assert (latency_drift(pts, windowed=True) is not None) is has_drift
 
 
 def test_a_step_cut_short_at_the_end_is_not_measured():

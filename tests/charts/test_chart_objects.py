@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from chart_tools import CHARTS, by_kind, docs, helm_template, one, scenario_id, scenarios
+from support.charts import CHARTS, by_kind, docs, helm_template, one, scenario_id, scenarios
 
 from loadgate.cli import build_parser
 
@@ -298,7 +298,7 @@ def test_standard_labels_everywhere(chart, values):
 # ---------------------------------------------------------------- the CRD shipped in crds/
 
 def test_chart_ships_the_crd_and_rbac_matches_it():
-    from chart_tools import KUBE_VERSION, run, venv_tool
+    from support.charts import KUBE_VERSION, run, venv_tool
 
     crd_path = CHARTS / "loadgate" / "crds" / "loadtests.loadgate.dev.yaml"
     if not crd_path.exists():
@@ -369,13 +369,12 @@ def test_helm_test_script_passes_against_the_real_server(server_objs, model_serv
 
 def test_helm_test_script_fails_when_the_server_is_down(server_objs):
     import os
-    import socket
     import subprocess
     import sys
 
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from support.servers import free_port
+
+    port = free_port()  # a port nobody listens on
     script = one(server_objs, "Pod")["spec"]["containers"][0]["command"][-1]
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "BASE_URL": f"http://127.0.0.1:{port}"})

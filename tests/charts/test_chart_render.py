@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 import yaml
-from chart_tools import (
+from support.charts import (
     CHARTS,
     KUBE_VERSION,
     docs,

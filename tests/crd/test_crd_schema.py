@@ -4,45 +4,14 @@ and rejects bad CRs (structural checks with jsonschema; the CEL rules checked by
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from support.crd import REPO, crd, openapi_to_jsonschema, validator, version
+from support.loadtests import loadtest_doc
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD_PATH = ROOT / "charts" / "loadgate" / "crds" / "loadtests.loadgate.dev.yaml"
-PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
-
-
-def crd() -> dict:
-    return yaml.safe_load(CRD_PATH.read_text())
-
-
-def openapi_to_jsonschema(node):
-    """OpenAPI v3 (Kubernetes flavour) -> draft-4 JSON Schema: nullable, drop x-kubernetes-*."""
-    if isinstance(node, list):
-        return [openapi_to_jsonschema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: openapi_to_jsonschema(v) for k, v in node.items()
-           if not k.startswith("x-kubernetes-") and k not in ("nullable", "format")}
-    if node.get("nullable") and "type" in out:
-        out["type"] = [out["type"], "null"]
-    if node.get("type") == "object" and "properties" in node and \
-            not node.get("x-kubernetes-preserve-unknown-fields") and \
-            "additionalProperties" not in node:
-        out["additionalProperties"] = False  # structural schemas prune unknown fields
-    return out
-
-
-def version() -> dict:
-    return crd()["spec"]["versions"][0]
-
-
-def validator(part: str) -> jsonschema.Draft4Validator:
-    schema = version()["schema"]["openAPIV3Schema"]["properties"][part]
-    return jsonschema.Draft4Validator(openapi_to_jsonschema(schema))
+PROFILES = sorted((REPO / "profiles").glob("*.yaml"))
 
 
 def cel_exactly_one(load: dict) -> bool:
@@ -183,8 +152,7 @@ def test_parser_and_crd_agree_on_invalid_load():
     bad = mutate("load", {"users": 5, "runTime": "1m", "stages": [{"duration": "5s",
                                                                   "users": 1}]})
     with pytest.raises(SpecError):
-        parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-               "metadata": {"name": "x"}, "spec": bad})
+        parse(loadtest_doc("x", **bad))
 
 
 def test_name_rule_is_declared():

@@ -7,7 +7,7 @@ import lupa.lua51 as lua51
 import pytest
 import yaml
 from argocd_cm import KEY, LUA, SNIPPET, render
-from crd_check import validate_loadtest
+from support.crd import validate_loadtest
 
 
 def health(obj: dict, script: str | None = None) -> dict:
@@ -98,10 +98,10 @@ def test_hook_manifest():
 
 
 def test_every_phase_and_verdict_of_the_crd():
-    """Cross every phase and verdict the CRD allows (plus absent) with the mapping of issue 5."""
-    from crd_check import crd_schema
+    """Cross every phase and verdict the CRD allows (plus absent) with the health mapping."""
+    from support.crd import version
 
-    status = crd_schema()["properties"]["status"]["properties"]
+    status = version()["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
     phases = [None, *status["phase"]["enum"]]
     verdicts = [None, *status["verdict"]["enum"]]
     assert set(verdicts) == {None, "Pass", "Fail", "Error", "Invalid"}

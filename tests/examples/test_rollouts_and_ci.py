@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from crd_check import validate_loadtest
+from support.crd import validate_loadtest
 
 from loadgate.cli import build_parser
 
@@ -181,3 +181,29 @@ def test_crd_check_rejects_a_bad_loadtest(analysis):
     del lt["spec"]["load"]
     with pytest.raises(Exception, match="load"):
         validate_loadtest(lt)
+
+
+def test_rollout_shares_no_name_or_pods_with_the_readme_chart_install():
+    """The README installs charts/model-server as release `model-server` in the namespace the
+    Rollout example is applied to: no object of the example may take a name of the chart's,
+    nor may its Services select the chart's Pods."""
+    from support.charts import docs, helm_template
+
+    chart = docs(helm_template("model-server", "model-server"))
+    taken = {(o["kind"], o["metadata"]["name"]) for o in chart}
+    pod_labels = next(o for o in chart if o["kind"] == "Deployment")["spec"]["template"][
+        "metadata"]["labels"]
+    example = load_all(ROLLOUTS / "rollout.yaml") + load_all(ROLLOUTS / "analysis-template.yaml")
+    assert not taken & {(o["kind"], o["metadata"]["name"]) for o in example}
+    services = [o for o in example if o["kind"] == "Service"]
+    assert {s["metadata"]["name"] for s in services} == {"model-server-active",
+                                                         "model-server-preview"}
+    for svc in services:
+        selector = svc["spec"]["selector"]
+        assert not selector.items() <= pod_labels.items(), svc["metadata"]["name"]
+    rollout = next(o for o in example if o["kind"] == "Rollout")
+    blue_green = rollout["spec"]["strategy"]["blueGreen"]
+    assert (blue_green["activeService"], blue_green["previewService"]) == (
+        "model-server-active", "model-server-preview")
+    readme = (REPO / "README.md").read_text()
+    assert f"get rollout {rollout['metadata']['name']} " in readme

@@ -9,9 +9,9 @@ import pytest
 
 from loadgate.gate import EXIT_CODES, ResultsUnusable, analyze
 from loadgate.gate.csvread import read_results
-from loadgate.gate.thresholds import Limits
+from loadgate.spec import Thresholds
 
-LENIENT = Limits(p95_ms=10_000, max_error_rate=1.0)  # would pass any usable run
+LENIENT = Thresholds(p95_ms=10_000, max_error_rate=1.0)  # would pass any usable run
 
 
 def _lines(path: Path) -> list[str]:
@@ -153,6 +153,39 @@ def test_zero_requests_everywhere(csv_copy):
     summary = analyze("zero", csv_copy, LENIENT)
     assert summary["verdict"] == "Error"
     assert "zero requests" in summary["reason"]
+
+
+URI_ERROR = "invalid request URI '//embed': protocol-relative targets are not origin-form"
+
+
+def _exceptions(prefix: str, *rows: tuple[int, str]) -> None:
+    """Locust's exceptions file with these (count, message) rows (a traceback each)."""
+    body = "".join(f'{n},{msg},"  File ""task.py"", line 1\n    boom",local\n' for n, msg in rows)
+    Path(prefix + "_exceptions.csv").write_text("Count,Message,Traceback,Nodes\n" + body)
+
+
+def test_zero_requests_quote_the_most_frequent_exception(csv_copy):
+    """A trailing-slash target once sent every request to //embed: Locust raised in its
+    tasks, recorded no request, and the reason must say what it raised."""
+    test_zero_requests_everywhere(csv_copy)
+    _exceptions(csv_copy, (3, "ConnectionResetError(104)"), (38, URI_ERROR))
+    reason = analyze("zero", csv_copy, LENIENT)["reason"]
+    assert "zero requests" in reason
+    assert f"(38 times, locust_exceptions.csv): {URI_ERROR}." in reason, reason
+    assert "\n" not in reason
+
+
+def test_more_exceptions_than_requests_is_no_pass(csv_copy):
+    """Almost no requests: most tasks crashed, the few recorded ones must not pass the gate."""
+    requests = read_results(csv_copy).total.requests
+    _exceptions(csv_copy, (requests + 5, URI_ERROR))
+    summary = analyze("crashing", csv_copy, LENIENT)
+    assert summary["verdict"] == "Error"
+    assert f"{requests + 5} exceptions in Locust's tasks against only {requests}" in \
+        summary["reason"]
+    assert URI_ERROR in summary["reason"]
+    _exceptions(csv_copy, (requests - 1, URI_ERROR))  # fewer than requests: judged as usual
+    assert analyze("some", csv_copy, LENIENT)["verdict"] == "Pass"
 
 
 def test_history_may_be_absent(csv_copy):

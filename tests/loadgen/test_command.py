@@ -4,17 +4,15 @@ import subprocess
 import sys
 
 import pytest
+from support.loadtests import loadtest
 
 from loadgate import spec
-from loadgate.loadgen import LOCUSTFILE, SHAPE_FILE
+from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
 from loadgate.loadgen.command import master_args, run_time_cap_s, worker_args
 
 
 def lt_with(load: dict, **extra):
-    return spec.parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-                       "metadata": {"name": "c"},
-                       "spec": {"target": {"url": "http://model-server:8000"}, "load": load,
-                                **extra}})
+    return loadtest("c", url="http://model-server:8000", load=load, **extra)
 
 
 def value(args: list[str], flag: str) -> str:
@@ -31,7 +29,8 @@ def test_master_constant():
     lt = lt_with(CONSTANT, timeouts={"workersConnect": "45s"})
     args = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
                        html="/results/report.html", expect_workers=3, bind_port=6000)
-    assert value(args, "-f") == "/config/locustfile.py"  # no shape in constant mode
+    assert value(args, "-f").split(",") == [  # no shape in constant mode
+        "/config/locustfile.py", str(CPU_LISTENER_FILE)]
     assert "--master" in args and "--headless" in args and "--csv-full-history" in args
     assert value(args, "--master-bind-port") == "6000"
     assert value(args, "--expect-workers") == "3"
@@ -44,6 +43,11 @@ def test_master_constant():
     assert (value(args, "--users"), value(args, "--spawn-rate"), value(args, "--run-time")) == \
         ("20", "2.5", "1m30s")
     assert "--only-summary" in args
+    # the local runner keeps the master on loopback; a pod listens on its own address
+    assert "--master-bind-host" not in args
+    local = master_args(lt, locustfile="lf.py", csv_prefix="p", html="h", expect_workers=3,
+                        bind_host="127.0.0.1")
+    assert value(local, "--master-bind-host") == "127.0.0.1" and local.count("-f") == 1
 
 
 @pytest.mark.parametrize("load,planned", [(STAGES, 90), (BREAKPOINT, 60)])
@@ -51,7 +55,7 @@ def test_master_shaped(load, planned):
     lt = lt_with(load)
     args = master_args(lt, locustfile="lf.py", csv_prefix="out/locust", html="out/r.html",
                        expect_workers=1)
-    assert value(args, "-f") == f"lf.py,{SHAPE_FILE}"
+    assert value(args, "-f") == f"lf.py,{CPU_LISTENER_FILE},{SHAPE_FILE}"
     assert "--users" not in args and "--spawn-rate" not in args
     assert lt.load.duration_s == planned
     cap = spec.parse_duration(value(args, "--run-time"))
@@ -59,17 +63,16 @@ def test_master_shaped(load, planned):
     assert value(args, "--master-bind-port") == "5557"
     # the operator passes its own mounted copy: nothing of this machine in the argv
     k8s = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
-                      html="/results/report.html", expect_workers=2,
-                      shape_file="/config/shape.py")
-    assert value(k8s, "-f") == "/config/locustfile.py,/config/shape.py"
+                      html="/results/report.html", expect_workers=2, loadgen_dir="/config")
+    assert value(k8s, "-f") == "/config/locustfile.py,/config/cpu_listener.py,/config/shape.py"
     assert not any("/work/" in a or "site-packages" in a for a in k8s)
 
 
 def test_worker():
     lt = lt_with(CONSTANT)
     args = worker_args(lt, locustfile="/config/locustfile.py", master_host="lt-c-master",
-                       master_port=6000)
-    assert value(args, "-f") == "/config/locustfile.py"
+                       master_port=6000, loadgen_dir="/config")
+    assert value(args, "-f") == "/config/locustfile.py,/config/cpu_listener.py"  # no shape
     assert "--worker" in args and value(args, "--master-host") == "lt-c-master"
     assert value(args, "--master-port") == "6000"
     assert "--master" not in args and "--csv" not in args
@@ -79,7 +82,8 @@ def test_every_flag_exists_in_installed_locust():
     out = subprocess.run([sys.executable, "-m", "locust", "--help"], capture_output=True,
                          text=True, timeout=60).stdout
     lt = lt_with(CONSTANT)
-    used = master_args(lt, locustfile=LOCUSTFILE, csv_prefix="p", html="h", expect_workers=1)
+    used = master_args(lt, locustfile=LOCUSTFILE, csv_prefix="p", html="h", expect_workers=1,
+                       bind_host="127.0.0.1")
     used += master_args(lt_with(STAGES), locustfile=LOCUSTFILE, csv_prefix="p", html="h",
                         expect_workers=1)
     used += worker_args(lt, locustfile=LOCUSTFILE, master_host="127.0.0.1")
@@ -98,3 +102,26 @@ def test_import_is_light():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
     assert LOCUSTFILE.is_file() and SHAPE_FILE.is_file()
+
+
+@pytest.mark.parametrize("url", ["http://model-server:8000/", "http://model-server:8000//"])
+def test_host_has_no_trailing_slash(url):
+    """Locust appends request paths to --host: a trailing slash would make them //embed."""
+    lt = loadtest("c", url=url, load=CONSTANT)
+    m = master_args(lt, locustfile="lf.py", csv_prefix="p", html="h", expect_workers=1)
+    w = worker_args(lt, locustfile="lf.py", master_host="127.0.0.1")
+    assert value(m, "--host") == value(w, "--host") == "http://model-server:8000"
+
+
+@pytest.mark.parametrize(("base", "path", "url"), [
+    ("http://h:8000", "/embed", "http://h:8000/embed"),
+    ("http://h:8000/", "/health", "http://h:8000/health"),
+    ("http://h:8000//", "health", "http://h:8000/health"),
+    ("http://gw/models/minilm/", "/v1/embeddings", "http://gw/models/minilm/v1/embeddings"),
+    ("http://gw/api", "v1/embeddings", "http://gw/api/v1/embeddings"),
+    ("http://h:8000/", "http://other:9000/health", "http://other:9000/health"),
+])
+def test_urls_join_one_slash(base, path, url):
+    from loadgate.urls import join
+
+    assert join(base, path) == url

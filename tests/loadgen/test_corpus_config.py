@@ -1,12 +1,12 @@
-"""The corpus data file and the LOADGATE_CONFIG reader (no Locust import needed)."""
-
-import json
+"""The corpus data file and the runtime LoadTest the Locust processes read (no Locust import)."""
 
 import pytest
+from support.loadtests import loadtest
 
+from loadgate import spec
 from loadgate.loadgen import CORPUS_FILE
-from loadgate.loadgen.runconfig import CONFIG_ENV, ConfigError, load_config
-from loadgate.spec import CONFIG_ENV as SPEC_CONFIG_ENV
+from loadgate.loadgen.think_time import WAIT_TIME_ENV, wait_time_s
+from loadgate.spec import CONFIG_ENV, SpecError, read_runtime, write_runtime
 
 
 def test_corpus_is_varied_realistic_text():
@@ -20,28 +20,37 @@ def test_corpus_is_varied_realistic_text():
     assert max(len(t) for t in texts) <= 2000  # the server's max_chars_per_text
 
 
-def test_config_defaults_without_env():
-    cfg = load_config({})
-    assert cfg["scenario"]["weights"] == {"single": 8, "batch": 2, "health": 1}
-    assert cfg["scenario"]["singleTexts"] == [1, 2] and cfg["scenario"]["batchTexts"] == [8, 16]
-    assert cfg["mode"] == "constant" and cfg["waitTimeS"] == [0.5, 1.5]
-    assert CONFIG_ENV == SPEC_CONFIG_ENV
+def test_defaults_without_env():
+    """`locust -f locustfile.py` alone: no runtime file, the spec's defaults and think time."""
+    assert read_runtime({}) is None
+    scenario = spec.Scenario()
+    assert scenario.weights == {"single": 8, "batch": 2, "health": 1}
+    assert scenario.single_texts == (1, 2) and scenario.batch_texts == (8, 16)
+    assert spec.Load().mode == "constant"
+    assert wait_time_s({}) == (0.5, 1.5)
+    assert wait_time_s({WAIT_TIME_ENV: "0.05,0.2"}) == (0.05, 0.2)
+    with pytest.raises(ValueError, match=WAIT_TIME_ENV):
+        wait_time_s({WAIT_TIME_ENV: "fast"})
+    assert CONFIG_ENV == "LOADGATE_CONFIG"
 
 
-def test_config_file_is_read_and_completed(tmp_path):
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps({"mode": "stages", "scenario": {"weights": {"single": 1}}}))
-    cfg = load_config({CONFIG_ENV: str(path)})
-    assert cfg["mode"] == "stages" and cfg["scenario"]["weights"] == {"single": 1}
-    assert cfg["scenario"]["batchTexts"] == [8, 16]
+def test_runtime_file_is_read_back_whole(tmp_path):
+    lt = loadtest(load={"stages": [{"duration": "5s", "users": 3}]},
+                  scenario={"weights": {"single": 1}})
+    path = write_runtime(lt, tmp_path)
+    got = read_runtime({CONFIG_ENV: str(path)})
+    assert got == lt and got.load.mode == "stages"
+    assert got.scenario.weights == {"single": 1, "batch": 0, "health": 0}
+    assert got.scenario.batch_texts == (8, 16)
 
 
 @pytest.mark.parametrize("content,message", [(None, "cannot read"), ("{nope", "not valid JSON"),
-                                             ("[1, 2]", "expected a JSON object")])
-def test_bad_config_is_a_clear_error(tmp_path, content, message):
+                                             ("[1, 2]", "expected a JSON object"),
+                                             ('{"kind": "LoadTest"}', "not a valid LoadTest")])
+def test_bad_runtime_file_is_a_clear_error(tmp_path, content, message):
     path = tmp_path / "c.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(ConfigError, match=message) as e:
-        load_config({CONFIG_ENV: str(path)})
+    with pytest.raises(SpecError, match=message) as e:
+        read_runtime({CONFIG_ENV: str(path)})
     assert str(path) in str(e.value)

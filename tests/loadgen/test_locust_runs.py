@@ -19,12 +19,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support import known_capacity
+from support.loadtests import loadtest_doc
+from support.servers import free_port
 
 from loadgate import spec
 from loadgate.loadgen import LOCUSTFILE, SHAPE_FILE
 from loadgate.loadgen.command import master_args, worker_args
-from tests.conftest import free_port
-from tests.support import known_capacity
+from loadgate.loadgen.think_time import WAIT_TIME_ENV
 
 pytestmark = pytest.mark.slow
 LOCUST = [sys.executable, "-m", "locust"]
@@ -32,17 +34,16 @@ NAMES = {"/embed [single]", "/embed [batch]", "/health"}
 
 
 def loadtest(url: str, load: dict, **extra) -> spec.LoadTest:
-    return spec.parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-                       "metadata": {"name": "t"},
-                       "spec": {"target": {"url": url}, "load": load, **extra}})
+    return spec.parse(loadtest_doc("t", url=url, load=load, **extra))
 
 
-def write_config(tmp_path: Path, lt, **overrides) -> dict[str, str]:
-    """LOADGATE_CONFIG for the run; overrides (e.g. waitTimeS) are knobs outside the spec."""
-    cfg = {**spec.to_config(lt), **overrides}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(cfg))
-    return {**os.environ, spec.CONFIG_ENV: str(path)}
+def write_config(tmp_path: Path, lt, wait_time_s: str | None = None) -> dict[str, str]:
+    """The run's environment: LOADGATE_CONFIG naming the LoadTest's runtime file, and the
+    users' think time (a knob outside the spec) when given as "min,max" seconds."""
+    env = {**os.environ, spec.CONFIG_ENV: str(spec.write_runtime(lt, tmp_path))}
+    if wait_time_s is not None:
+        env[WAIT_TIME_ENV] = wait_time_s
+    return env
 
 
 def stats(prefix: Path) -> dict[str, dict[str, str]]:
@@ -54,7 +55,7 @@ def test_master_and_worker_against_the_real_model(model_server, tmp_path):
     lt = loadtest(model_server, {"stages": [{"duration": "3s", "users": 2},
                                             {"duration": "5s", "users": 4}], "stopTimeout": "5s"},
                   scenario={"weights": {"single": 3, "batch": 2, "health": 1}})
-    env = write_config(tmp_path, lt, waitTimeS=[0.05, 0.2])  # enough requests of each kind
+    env = write_config(tmp_path, lt, wait_time_s="0.05,0.2")  # enough requests of each kind
     port = free_port()
     prefix = tmp_path / "locust"
     worker = subprocess.Popen(LOCUST + worker_args(lt, locustfile=LOCUSTFILE,
@@ -121,7 +122,7 @@ def test_wrong_answers_are_failures(tmp_path):
     try:
         lt = loadtest(url, {"users": 3, "runTime": "4s"},
                       scenario={"weights": {"single": 1, "batch": 1, "health": 1}})
-        env = write_config(tmp_path, lt, waitTimeS=[0.05, 0.1])
+        env = write_config(tmp_path, lt, wait_time_s="0.05,0.1")
         prefix = tmp_path / "wrong"
         run = subprocess.run(LOCUST + ["-f", str(LOCUSTFILE), "--headless", "-u", "3", "-r", "3",
                                        "-t", "4s", "--host", url, "--csv", str(prefix),

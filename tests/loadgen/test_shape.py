@@ -6,8 +6,8 @@ in the real Locust runs of test_locust_runs.py.
 """
 
 import pytest
+from support.loadtests import loadtest
 
-from loadgate import spec
 from loadgate.loadgen.plan import ShapePlan, percentile
 
 
@@ -27,11 +27,8 @@ class FakeTotal:
 
 
 def make_shape(load: dict, thresholds: dict | None = None, run_time_cap=None):
-    doc = {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest", "metadata": {"name": "s"},
-           "spec": {"target": {"url": "http://127.0.0.1:1"}, "load": load}}
-    if thresholds:
-        doc["spec"]["thresholds"] = thresholds
-    plan = ShapePlan(spec.to_config(spec.parse(doc)))
+    lt = loadtest("s", url="http://127.0.0.1:1", load=load, thresholds=thresholds or {})
+    plan = ShapePlan(lt.load, lt.thresholds)
     total = FakeTotal()
     clock = {"t": 0.0}
 

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from kmock_emulator import EmulatorThread  # noqa: E402
-from loadgate_operator import kube  # noqa: E402
-from operator_harness import NS, Operator  # noqa: E402
+from loadgate_operator import kube
+from support.kmock_emulator import EmulatorThread
+from support.operator_process import NS, Operator
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,11 @@ import json
 import pytest
 from loadgate_operator import builders, names
 from loadgate_operator.settings import OperatorSettings
+from support.loadtests import loadtest_doc
 
-from loadgate.loadgen import LOCUSTFILE, SHAPE_FILE
+from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
 from loadgate.loadgen.command import master_args, worker_args
-from loadgate.spec import parse, to_config
+from loadgate.spec import parse
 
 SETTINGS = OperatorSettings(runner_image="reg.example/loadgate:1.2", image_pull_policy="Always",
                             storage_class="fast", storage_size="2Gi")
@@ -30,9 +31,7 @@ def doc(name="ramp", load="constant", **extra) -> dict:
             "load": LOADS[load], "workers": 3, "thresholds": {"p95Ms": 500},
             "timeouts": {"workersConnect": "1m", "deadline": "20m"},
             "ttlSecondsAfterFinished": 3600}
-    spec.update(extra)
-    return {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-            "metadata": {"name": name, "namespace": "perf"}, "spec": spec}
+    return loadtest_doc(name, namespace="perf", **{**spec, **extra})
 
 
 def labels(component, name="ramp"):
@@ -46,7 +45,7 @@ POD_SEC = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGro
 CTR_SEC = {"runAsNonRoot": True, "runAsUser": 10001, "readOnlyRootFilesystem": True,
            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
            "seccompProfile": {"type": "RuntimeDefault"}}
-ENV = [{"name": "LOADGATE_CONFIG", "value": "/config/config.json"},
+ENV = [{"name": "LOADGATE_CONFIG", "value": "/config/loadtest.json"},
        {"name": "HOME", "value": "/tmp"},
        {"name": "MPLCONFIGDIR", "value": "/tmp/.cache/matplotlib"},
        {"name": "PYTHONUNBUFFERED", "value": "1"}]
@@ -59,7 +58,8 @@ def job(name, component, pod_spec, parallelism=1, lt_name="ramp"):
                      "ttlSecondsAfterFinished": 3600, "activeDeadlineSeconds": 1200,
                      "template": {"metadata": {"labels": labels(component, lt_name)}, "spec": {
                          "restartPolicy": "Never", "automountServiceAccountToken": False,
-                         "enableServiceLinks": False, "securityContext": POD_SEC,
+                         "enableServiceLinks": False, "shareProcessNamespace": True,
+                         "securityContext": POD_SEC,
                          **pod_spec}}}}
 
 
@@ -67,7 +67,7 @@ def container(name, command, mounts, resources, settings=SETTINGS, **extra):
     return {"name": name, "image": settings.runner_image,
             "imagePullPolicy": settings.image_pull_policy, "command": command, "env": ENV,
             "volumeMounts": mounts, "resources": resources, "securityContext": CTR_SEC,
-            "terminationMessagePolicy": "File", **extra}
+            "terminationMessagePolicy": "FallbackToLogsOnError", **extra}
 
 
 CONFIG_MOUNT = {"name": "config", "mountPath": "/config", "readOnly": True}
@@ -83,7 +83,7 @@ def test_master_job_per_load_mode(load):
     lt = parse(doc(load=load))
     args = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
                        html="/results/report.html", expect_workers=3, bind_port=5557,
-                       shape_file=None if load == "constant" else "/config/shape.py")
+                       loadgen_dir="/config")
     assert builders.build_master_job(lt, SETTINGS) == job("ramp-master", "master", {
         "initContainers": [container(
             "wait-for-target",
@@ -100,7 +100,7 @@ def test_master_job_per_load_mode(load):
 def test_worker_job_per_load_mode(load):
     lt = parse(doc(load=load))
     args = worker_args(lt, locustfile="/config/locustfile.py", master_host="ramp-master",
-                       master_port=5557)
+                       master_port=5557, loadgen_dir="/config")
     assert builders.build_worker_job(lt, SETTINGS) == job("ramp-workers", "workers", {
         "containers": [container("worker", ["locust", *args], [CONFIG_MOUNT, TMP_MOUNT],
                                  builders.RESOURCES["workers"])],
@@ -111,27 +111,27 @@ def test_worker_job_per_load_mode(load):
 def test_configmap_per_load_mode(load):
     d = doc(load=load)
     lt = parse(d)
-    data = {"config.json": json.dumps(to_config(lt), indent=2, sort_keys=True),
-            "loadtest.json": json.dumps(d, indent=2, sort_keys=True),
-            "locustfile.py": LOCUSTFILE.read_text()}
-    if load != "constant":  # the master loads -f locustfile.py,shape.py
+    data = {"loadtest.json": json.dumps(d, indent=2, sort_keys=True),
+            "locustfile.py": LOCUSTFILE.read_text(),
+            "cpu_listener.py": CPU_LISTENER_FILE.read_text()}
+    if load != "constant":  # the master loads -f locustfile.py,cpu_listener.py,shape.py
         data["shape.py"] = SHAPE_FILE.read_text()
     assert builders.build_configmap(lt) == {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "ramp-config", "namespace": "perf", "labels": labels("config")},
         "data": data}
-    # the collector parses loadtest.json back into the same LoadTest
+    # the Locust processes and the collector parse loadtest.json back into the same LoadTest
     assert parse(json.loads(builders.build_configmap(lt)["data"]["loadtest.json"])) == lt
 
 
 def test_user_locustfile_mounts_their_configmap():
     lt = parse(doc(locustfile={"configMapRef": {"name": "my-lf", "key": "traffic.py"}}))
     cm = builders.build_configmap(lt)
-    assert sorted(cm["data"]) == ["config.json", "loadtest.json"]  # no built-in locustfile
+    assert sorted(cm["data"]) == ["cpu_listener.py", "loadtest.json"]  # no built-in locustfile
     user_mount = {"name": "locustfile", "mountPath": "/locustfile", "readOnly": True}
     user_vol = {"name": "locustfile", "configMap": {"name": "my-lf"}}
     args = worker_args(lt, locustfile="/locustfile/traffic.py", master_host="ramp-master",
-                       master_port=5557)
+                       master_port=5557, loadgen_dir="/config")
     assert builders.build_worker_job(lt, SETTINGS) == job("ramp-workers", "workers", {
         "containers": [container("worker", ["locust", *args],
                                  [CONFIG_MOUNT, TMP_MOUNT, user_mount],
@@ -140,7 +140,7 @@ def test_user_locustfile_mounts_their_configmap():
     master = builders.build_master_job(lt, SETTINGS)["spec"]["template"]["spec"]
     assert master["containers"][0]["command"] == ["locust", *master_args(
         lt, locustfile="/locustfile/traffic.py", csv_prefix="/results/locust",
-        html="/results/report.html", expect_workers=3, bind_port=5557)]
+        html="/results/report.html", expect_workers=3, bind_port=5557, loadgen_dir="/config")]
     assert master["volumes"] == [CONFIG_VOL, TMP_VOL, user_vol, RESULTS_VOL]
 
 
@@ -219,3 +219,9 @@ def test_settings_from_env():
                                                                 "ReadWriteMany")
     with pytest.raises(ValueError, match="LOADGATE_ACCESS_MODE"):
         OperatorSettings.from_env({"LOADGATE_ACCESS_MODE": "Sometimes"})
+    # the timer interval and the watch timeout are settings too (tests shorten the interval)
+    s = OperatorSettings.from_env({"LOADGATE_OPERATOR_INTERVAL": "0.5",
+                                   "LOADGATE_WATCH_TIMEOUT": "60", "LOADGATE_STORAGE_SIZE": ""})
+    assert (s.operator_interval, s.watch_timeout, s.storage_size) == (0.5, 60, "1Gi")
+    with pytest.raises(ValueError, match="LOADGATE_OPERATOR_INTERVAL"):
+        OperatorSettings.from_env({"LOADGATE_OPERATOR_INTERVAL": "0"})

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,17 +13,11 @@ from pathlib import Path
 import pytest
 from loadgate_operator import builders, names
 from loadgate_operator.settings import OperatorSettings
-from operator_csvs import _gate_helpers
-
-from loadgate.spec import parse
+from support import known_capacity
+from support.loadtests import loadtest
+from support.servers import free_port
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pod_path(value: str, root: Path) -> str:
@@ -67,16 +60,13 @@ def test_master_worker_collector_commands_run(tmp_path):
     root = tmp_path
     (root / "results").mkdir()
     (root / "tmp").mkdir()
-    with _gate_helpers().load_known_capacity().running(service_ms=2) as base:
-        lt = parse({"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-                    "metadata": {"name": "real", "namespace": "perf"},
-                    "spec": {"target": {"url": base, "readyTimeout": "20s"},
-                             "load": {"stages": [{"duration": "3s", "users": 2, "spawnRate": 2},
-                                                 {"duration": "3s", "users": 4,
-                                                  "spawnRate": 4}],
-                                      "stopTimeout": "2s"},
-                             "workers": 1, "thresholds": {"p95Ms": 5000, "maxErrorRate": 0.5},
-                             "timeouts": {"workersConnect": "30s", "deadline": "2m"}}})
+    with known_capacity.running(service_ms=2) as base:
+        lt = loadtest("real", namespace="perf", url=base, target={"readyTimeout": "20s"},
+                      load={"stages": [{"duration": "3s", "users": 2, "spawnRate": 2},
+                                       {"duration": "3s", "users": 4, "spawnRate": 4}],
+                            "stopTimeout": "2s"},
+                      workers=1, thresholds={"p95Ms": 5000, "maxErrorRate": 0.5},
+                      timeouts={"workersConnect": "30s", "deadline": "2m"})
         settings = OperatorSettings()
         cm = builders.build_configmap(lt)
         (root / "config").mkdir()

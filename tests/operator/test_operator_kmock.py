@@ -13,7 +13,10 @@ import time
 
 import pytest
 from loadgate_operator import kube, names
-from operator_harness import NS, loadtest, wait_until
+from support.loadtests import loadtest_doc
+from support.locust_runs import copy_results
+from support.operator_process import NS
+from support.polling import wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -21,6 +24,14 @@ LT = names.API_VERSION, names.KIND
 CHILD_KINDS = [("v1", "ConfigMap", names.config), ("v1", "PersistentVolumeClaim", names.results),
                ("v1", "Service", names.master), ("batch/v1", "Job", names.master),
                ("batch/v1", "Job", names.workers)]
+
+
+def loadtest(name: str, **spec) -> dict:
+    """This module's LoadTest: 2 workers against the chart's model-server Service."""
+    defaults = {"target": {"url": "http://model-server:8000", "readyTimeout": "30s"},
+                "load": {"users": 4, "spawnRate": 4, "runTime": "10s"}, "workers": 2,
+                "thresholds": {"p95Ms": 500, "maxErrorRate": 0.2}}
+    return loadtest_doc(name, namespace=NS, **{**defaults, **spec})
 
 
 def create_lt(doc: dict) -> dict:
@@ -260,13 +271,12 @@ def test_wait_times_out_on_unfinished_run(cluster):
 
 
 @pytest.fixture(scope="module")
-def collector_messages(tmp_path_factory) -> dict[str, str]:
+def collector_messages(tmp_path_factory, real_results) -> dict[str, str]:
     """Termination messages written by the real `loadgate collect` on real Locust CSVs."""
-    from operator_csvs import real_results
     out = {}
     for verdict, p95 in (("Pass", 5000), ("Fail", 0.001)):
         work = tmp_path_factory.mktemp(f"collect-{verdict}")
-        results = real_results(work / "results")
+        results = copy_results(real_results, work / "results")
         config = work / "loadtest.json"
         config.write_text(json.dumps(loadtest("collected", thresholds={
             "p95Ms": p95, "maxErrorRate": 0.5})))

@@ -11,15 +11,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from support.servers import free_port
 
 from loadgate.runner import ready
 from loadgate.runner.ready import TargetNotReady, wait_for_target
-from tests.conftest import free_port
 
 
 @contextlib.contextmanager
-def health_server(not_ready_for_s: float) -> Iterator[tuple[str, list[int]]]:
-    """/health answers 503 not_ready for `not_ready_for_s`, then 200; yields (url, statuses)."""
+def health_server(not_ready_for_s: float,
+                  failed: bytes | None = None) -> Iterator[tuple[str, list[int]]]:
+    """/health answers 503 not_ready for `not_ready_for_s`, then 200 (or 503 with the body
+    `failed` throughout); yields (url, statuses)."""
     started = time.monotonic()
     statuses: list[int] = []
 
@@ -27,6 +29,8 @@ def health_server(not_ready_for_s: float) -> Iterator[tuple[str, list[int]]]:
         def do_GET(self):  # noqa: N802 (http.server's naming)
             ok = time.monotonic() - started >= not_ready_for_s
             body = b'{"status": "ok"}' if ok else b'{"status": "not_ready"}'
+            if failed is not None:
+                ok, body = False, failed
             statuses.append(200 if ok else 503)
             self.send_response(200 if ok else 503)
             self.send_header("Content-Type", "application/json")
@@ -76,6 +80,18 @@ def test_still_not_ready_at_the_deadline_names_the_last_answer():
     with health_server(not_ready_for_s=60) as (url, _), pytest.raises(TargetNotReady) as e:
         wait_for_target(url, 1.0, interval=0.2, log=lambda m: None)
     assert "HTTP 503 not_ready" in str(e.value)
+
+
+def test_a_target_that_says_it_failed_ends_the_wait_at_once():
+    """loadgate's server answers {"status": "failed"} when its model cannot load."""
+    body = b'{"status": "failed", "detail": "OSError: no model at /models/x"}'
+    t0 = time.monotonic()
+    with health_server(0, failed=body) as (url, statuses), \
+            pytest.raises(TargetNotReady) as e:
+        wait_for_target(url, 300, interval=0.2, log=lambda m: None)
+    assert time.monotonic() - t0 < 10 and len(statuses) == 1
+    assert str(e.value) == (f"The target {url} will not become ready: its health check "
+                            "answers HTTP 503 failed: OSError: no model at /models/x.")
 
 
 def test_give_up_ends_the_wait_early():

@@ -1,28 +1,27 @@
 """`loadgate run` end to end: real processes, real Locust over loopback, real CSVs.
 
-Targets: the real model server (`--serve`, once), and tests/support/known_capacity.py, whose
-capacity is exactly 1000 / service_ms requests per second.
+Targets: the real model server (`--serve`, once), and support.known_capacity, whose capacity
+is exactly 1000 / service_ms requests per second.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
-import yaml
-
-from tests.conftest import free_port
+from support import known_capacity
+from support.loadtests import write_loadtest as _write_loadtest
+from support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-SUPPORT = REPO / "tests" / "support" / "known_capacity.py"
 DESIGN_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
                 "summary.md", "timeline.png")
@@ -30,28 +29,17 @@ SUMMARY_KEYS = {"requests", "failures", "errorRate", "rps", "p50Ms", "p95Ms", "p
                 "maxUsers", "durationS"}
 
 
-def _known_capacity():
-    spec = importlib.util.spec_from_file_location("known_capacity", SUPPORT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def write_loadtest(path: Path, name: str, url: str, load: dict, **spec) -> Path:
-    doc = {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest", "metadata": {"name": name},
-           "spec": {"target": {"url": url, "readyTimeout": "60s"}, "load": load,
-                    "workers": 1, **spec}}
-    if "readyTimeout" in spec:
-        doc["spec"]["target"]["readyTimeout"] = doc["spec"].pop("readyTimeout")
-    f = path / f"{name}.yaml"
-    f.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return f
+    """This module's LoadTest file: one worker, the target given 60 s to get ready."""
+    target = {"readyTimeout": "60s", **spec.pop("target", {})}
+    return _write_loadtest(path, name, url=url, target=target, load=load, workers=1, **spec)
 
 
-def loadgate_run(*argv: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def loadgate_run(*argv: str, cwd: Path, timeout: float = 120,
+                 env: dict | None = None) -> subprocess.CompletedProcess:
     r = subprocess.run([sys.executable, "-m", "loadgate", "run", *argv], cwd=cwd,
                        capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+                       env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})})
     print(r.stdout, r.stderr, sep="\n")  # shown by pytest when the test fails
     return r
 
@@ -63,7 +51,7 @@ def summary_of(out: Path) -> dict:
 @pytest.fixture(scope="module")
 def capacity_50rps():
     """One known-capacity server for the module: one request at a time, 20 ms each."""
-    with _known_capacity().running(service_ms=20) as base:
+    with known_capacity.running(service_ms=20) as base:
         yield base
 
 
@@ -88,10 +76,43 @@ def test_bad_override_and_missing_file_exit_3(tmp_path):
     assert r.returncode == 3 and "nope.yaml" in r.stdout
 
 
+@pytest.mark.parametrize("argv", [["--run-time", "-5s"], ["--users", "abc"], ["--users"],
+                                  ["--no-such-flag"], ["--out", "{file}"],
+                                  ["--out", "/proc/loadgate-out"]])
+def test_bad_command_lines_exit_3_with_one_sentence(tmp_path, argv):
+    """What argparse or a traceback used to answer (exit 2 or 1): the documented code for a bad
+    LoadTest file or override is 3."""
+    f = write_loadtest(tmp_path, "ok", "http://127.0.0.1:9",
+                       {"users": 1, "spawnRate": 1, "runTime": "5s"})
+    r = loadgate_run(str(f), *[a.format(file=f) for a in argv], cwd=tmp_path)
+    assert r.returncode == 3
+    assert "Traceback" not in r.stdout + r.stderr
+    said = {"-5s": "spec.load.runTime: invalid duration '-5s'",
+            "abc": "spec.load.users: must be an integer, not 'abc'",
+            "--users": "argument --users: expected one argument",
+            "--no-such-flag": "unrecognized arguments: --no-such-flag",
+            "{file}": f"cannot write the results to {f.name}: File exists",
+            "/proc/loadgate-out": "cannot write the results to /proc/loadgate-out"}[argv[-1]]
+    assert said in r.stdout + r.stderr
+
+
+def test_an_invalid_run_with_out_still_writes_its_verdict(tmp_path):
+    """CI reads junit.xml whatever happened: with --out, Invalid leaves its reports there."""
+    f = write_loadtest(tmp_path, "bad", "http://127.0.0.1:9", {"users": 0, "runTime": "5s"})
+    out = tmp_path / "ci"
+    r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 3
+    s = summary_of(out)
+    assert s["verdict"] == "Invalid" and "spec.load.users: must be >= 1" in s["reason"]
+    junit = (out / "junit.xml").read_text()
+    assert 'errors="1"' in junit and 'type="InvalidLoadTest"' in junit
+    assert "Verdict: INVALID" in (out / "summary.md").read_text()
+
+
 def test_target_never_ready_exits_2_with_the_reason(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     f = write_loadtest(tmp_path, "down", url, {"users": 1, "spawnRate": 1, "runTime": "5s"},
-                       readyTimeout="3s")
+                       target={"readyTimeout": "3s"})
     r = loadgate_run(str(f), cwd=tmp_path)
     assert r.returncode == 2
     assert f"The target {url}/health was not ready after 3s" in r.stdout
@@ -99,6 +120,49 @@ def test_target_never_ready_exits_2_with_the_reason(tmp_path):
     s = summary_of(out)
     assert s["verdict"] == "Error" and "not ready" in s["reason"]
     assert "<error" in (out / "junit.xml").read_text()
+
+
+def test_a_model_that_cannot_load_ends_the_wait_at_once(tmp_path):
+    """The server answers /health {"status": "failed"}: no waiting out readyTimeout (5m)."""
+    f = write_loadtest(tmp_path, "noload", "http://model-server:8000",
+                       {"users": 1, "spawnRate": 1, "runTime": "5s"},
+                       target={"readyTimeout": "5m"})
+    t0 = time.monotonic()
+    r = loadgate_run(str(f), "--serve", "--target", f"http://127.0.0.1:{free_port()}",
+                     cwd=tmp_path, env={"LOADGATE_MODEL_NAME": str(tmp_path / "no-such-model")})
+    assert r.returncode == 2
+    assert time.monotonic() - t0 < 90, "waited instead of stopping on the failure"
+    reason = summary_of(tmp_path / "results" / "noload")["reason"]
+    assert "will not become ready" in reason and "HTTP 503 failed" in reason
+    assert "no-such-model" in reason
+
+
+def test_a_served_server_that_exits_ends_the_wait_with_its_last_words(tmp_path):
+    f = write_loadtest(tmp_path, "exits", "http://model-server:8000",
+                       {"users": 1, "spawnRate": 1, "runTime": "5s"},
+                       target={"readyTimeout": "5m"})
+    r = loadgate_run(str(f), "--serve", "--target", f"http://127.0.0.1:{free_port()}",
+                     cwd=tmp_path, env={"LOADGATE_MAX_QUEUE": "zero"})
+    assert r.returncode == 2
+    reason = summary_of(tmp_path / "results" / "exits")["reason"]
+    assert "the local model server exited with code 1 before it was ready" in reason
+    assert "LOADGATE_MAX_QUEUE" in reason and "errors.pydantic.dev" not in reason
+    assert "serve: the model server had already exited (code 1)" in r.stdout
+    assert "stopping the model server" not in r.stdout  # there was none left to stop
+    assert r.stdout.index("already exited") < r.stdout.index("verdict: Error")
+
+
+def test_an_unresolvable_cluster_host_hints_serve_or_target(tmp_path):
+    """A profile's cluster Service name run without --serve/--target: one hint after the
+    first DNS failure; --ready-timeout shortens the wait."""
+    f = write_loadtest(tmp_path, "cluster", "http://model-server.invalid:8000",
+                       {"users": 1, "spawnRate": 1, "runTime": "5s"})
+    t0 = time.monotonic()
+    r = loadgate_run(str(f), "--ready-timeout", "2s", cwd=tmp_path)
+    assert r.returncode == 2 and time.monotonic() - t0 < 30
+    assert r.stdout.count("add --serve") == 1, r.stdout
+    assert "model-server.invalid does not resolve" in r.stdout
+    assert "was not ready after 2s" in r.stdout
 
 
 def test_serve_on_a_taken_port_says_so(tmp_path):
@@ -122,7 +186,7 @@ def test_serve_end_to_end_against_the_model_server(tmp_path):
     f = write_loadtest(tmp_path, "e2e", "http://model-server:8000",
                        {"users": 4, "spawnRate": 4, "runTime": "10s", "stopTimeout": "5s"},
                        thresholds={"p95Ms": 20000, "maxErrorRate": 0.05},
-                       readyTimeout="120s")
+                       target={"readyTimeout": "120s"})
     out = tmp_path / "out"
     r = loadgate_run(str(f), "--serve", "--target", f"http://127.0.0.1:{port}",
                      "--workers", "1", "--out", str(out), cwd=tmp_path, timeout=240)
@@ -144,6 +208,11 @@ def test_serve_end_to_end_against_the_model_server(tmp_path):
     assert "users" in r.stdout and "rps" in r.stdout
     assert "verdict: Pass" in r.stdout and "breaking point:" in r.stdout
     assert "Starting Locust" not in r.stdout and "Starting Locust" in (out / "locust.log").read_text()
+    # server.log holds the server's own info lines (not the access log)
+    server_log = (out / "server.log").read_text()
+    assert "Application startup complete" in server_log
+    assert "ready in" in server_log and "batching=True" in server_log, server_log
+    assert "POST /embed" not in server_log
     # and the server it started is gone again
     with socket.socket() as s2, pytest.raises(ConnectionRefusedError):
         s2.connect(("127.0.0.1", port))
@@ -163,50 +232,123 @@ def test_failing_threshold_exits_1(tmp_path, capacity_50rps):
     assert "verdict: Fail" in r.stdout and "FAILED" in r.stdout
 
 
-def test_sigterm_mid_run_still_gives_complete_csvs_and_a_verdict(tmp_path, capacity_50rps):
-    # a stages (LoadTestShape) run: Locust 2.x dies on SIGTERM there, so the runner must stop it
-    # with SIGINT to get final CSVs and the HTML report
-    f = write_loadtest(tmp_path, "cut", capacity_50rps,
-                       {"stages": [{"duration": "2m", "users": 3, "spawnRate": 3}],
-                        "stopTimeout": "2s"},
-                       thresholds={"maxErrorRate": 0.5})
+STALE = {"locust_generator.json": '{"maxCpuPercent": 99.0, "samples": 9}',
+         "locust_latency.json": "{}", "locust-worker-7.log": "old", "summary.json": "{}",
+         "timeline.png": "old", "report.html": "old"}
+
+
+def test_a_trailing_slash_target_sends_the_load_into_a_fresh_directory(tmp_path,
+                                                                        capacity_50rps):
+    """`--target http://127.0.0.1:PORT/`: health check, Locust's --host and the request paths
+    are joined with one slash, so the load reaches the target (it once went to //embed).
+    The --out directory holds an earlier run's files, among them a generator record at 99%
+    that would make this run Invalid: every file a run owns is removed before it starts."""
+    f = write_loadtest(tmp_path, "slash", "http://model-server:8000",
+                       {"users": 2, "spawnRate": 2, "runTime": "2s", "stopTimeout": "1s"},
+                       thresholds={"maxErrorRate": 0.0})
     out = tmp_path / "out"
+    out.mkdir()
+    for name, text in STALE.items():
+        (out / name).write_text(text)
+    (out / "mine.txt").write_text("not loadgate's")
+    r = loadgate_run(str(f), "--target", capacity_50rps + "/", "--out", str(out), cwd=tmp_path)
+    s = summary_of(out)
+    assert r.returncode == 0, s["reason"]
+    assert s["summary"]["requests"] > 0 and s["summary"]["failures"] == 0
+    assert s["exceptions"] == 0
+    assert {e["name"] for e in s["endpoints"]} >= {"/embed [single]"}
+    # 2 s of load leave no CPU record of their own (or a fresh one): never the stale 99%
+    assert s["generator"]["maxCpuPercent"] != 99.0 and s["verdict"] == "Pass"
+    for name in ("locust_generator.json", "locust_latency.json", "locust-worker-7.log"):
+        assert not (out / name).exists(), name
+    assert (out / "report.html").read_text() != "old" and (out / "mine.txt").exists()
+
+
+def signalled_run(f: Path, out: Path, steps: list[tuple[str, signal.Signals]],
+                  env: dict | None = None) -> tuple[int, str]:
+    """`loadgate run f` stopped as a terminal or CI would: each time a line with the next
+    step's text appears, send its signal to the runner. Returns (exit code, output)."""
     proc = subprocess.Popen([sys.executable, "-m", "loadgate", "run", str(f), "--out", str(out)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+                            cwd=f.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src"),
+                                            **(env or {})})
+    watchdog = threading.Timer(150, proc.kill)  # bounded even if a line never shows up
+    watchdog.start()
     lines: list[str] = []
-    t0 = time.monotonic()
     try:
-        # wait for a progress line showing users at work, then stop the runner as CI would
         for line in proc.stdout:
             lines.append(line)
-            if "users 3" in line or time.monotonic() - t0 > 60:
-                break
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=90)
+            if steps and steps[0][0] in line:
+                proc.send_signal(steps.pop(0)[1])
+        proc.wait(30)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
-            proc.terminate()
+            proc.kill()
             proc.wait()
-    lines.append(rest)
     output = "".join(lines)
     print(output)
-    assert time.monotonic() - t0 < 100, "stopped long before the planned 2 minutes"
-    assert proc.returncode in (0, 1), "a verdict (Pass or Fail), not an error"
+    assert not steps, f"never saw {steps[0][0]!r}"
+    return proc.returncode, output
+
+
+def assert_complete_csvs(out: Path) -> None:
     stats = (out / "locust_stats.csv").read_text()
     assert stats.endswith("\n") and "\n,Aggregated," in stats
     assert (out / "locust_stats_history.csv").read_text().endswith("\n")
     assert (out / "report.html").stat().st_size > 0
+
+
+def test_sigterm_mid_breakpoint_run_is_never_a_pass(tmp_path, capacity_50rps):
+    """A CI `timeout` SIGTERMs a breakpoint run whose SLO held so far: complete CSVs (the
+    runner stops Locust with SIGINT: Locust 2.x dies on SIGTERM during a shape run), but
+    verdict Error, not Pass, and every report says the run was interrupted."""
+    f = write_loadtest(tmp_path, "cut", capacity_50rps,
+                       {"breakpoint": {"startUsers": 3, "stepUsers": 1, "stepDuration": "1m",
+                                       "maxUsers": 5}, "stopTimeout": "2s"},
+                       thresholds={"p95Ms": 1000, "maxErrorRate": 0.5, "minRps": 1})
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    code, output = signalled_run(f, out, [("users 3", signal.SIGTERM)])
+    assert time.monotonic() - t0 < 100, "stopped long before the planned 3 minutes"
+    assert code == 2, "interrupted: Error, never Pass"
+    assert_complete_csvs(out)
     s = summary_of(out)
-    assert s["verdict"] in ("Pass", "Fail") and s["summary"]["requests"] > 0
-    assert s["run"]["interrupted"] is True and s["run"]["durationS"] < 100
-    assert "stopping: SIGINT to the Locust master" in output
-    assert "verdict:" in output
+    assert s["verdict"] == "Error" and s["summary"]["requests"] > 0
+    assert s["reason"].startswith("The run was interrupted after ")
+    assert "an interrupted run is never a Pass (until then: all " in s["reason"]
+    assert s["run"]["interrupted"] is True and s["run"]["locustExitCode"] == 0
+    junit = (out / "junit.xml").read_text()
+    assert 'name="run completed"' in junit and 'type="RunInterrupted"' in junit
+    assert "ResultsUnusable" not in junit  # the results were fine; the run was cut short
+    assert "interrupted" in (out / "summary.md").read_text()
+    assert "stopping: SIGINT to the Locust master" in output and "verdict: Error" in output
+
+
+def test_ctrl_c_twice_waits_for_the_clean_stop(tmp_path):
+    """The second Ctrl-C arrives while the master is still stopping (users in a 1 s request
+    each, no think time): it must not reach Locust (a second SIGINT kills the master before
+    its final CSVs); the runner says it waits, and the results stay complete."""
+    with known_capacity.running(service_ms=1000) as slow:
+        f = write_loadtest(tmp_path, "twice", slow,
+                           {"stages": [{"duration": "2m", "users": 3, "spawnRate": 3}],
+                            "stopTimeout": "10s"},
+                           thresholds={"maxErrorRate": 0.5})
+        out = tmp_path / "out"
+        code, output = signalled_run(f, out, [("users 3", signal.SIGINT),
+                                              ("stopping: SIGINT", signal.SIGINT)],
+                                     env={"LOADGATE_WAIT_TIME_S": "0,0"})
+    assert "already stopping: waiting for the Locust master's final statistics" in output
+    assert code == 2
+    assert_complete_csvs(out)
+    s = summary_of(out)
+    assert s["run"]["locustExitCode"] == 0, "the master was killed"
+    assert s["verdict"] == "Error" and "interrupted" in s["reason"]
 
 
 def test_breakpoint_stops_early_at_the_known_capacity(tmp_path):
     """One request at a time x 50 ms = 20 req/s; stepping users up must find that and stop."""
-    with _known_capacity().running(service_ms=50) as base:
+    with known_capacity.running(service_ms=50) as base:
         f = write_loadtest(tmp_path, "bp", base,
                            {"breakpoint": {"startUsers": 15, "stepUsers": 5,
                                            "stepDuration": "6s", "maxUsers": 100},
@@ -255,3 +397,41 @@ def test_spec_locustfile_is_read_from_next_to_the_loadtest(tmp_path, capacity_50
     r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0
     assert [e["name"] for e in summary_of(out)["endpoints"]] == ["custom health"]
+
+
+def test_run_and_collect_give_the_same_summary(tmp_path, capacity_50rps):
+    """`loadgate run` and the Kubernetes collector call the one summary function: the same CSVs
+    and LoadTest give the same summary.json and summary.md, but for `run` (where it ran)."""
+    prev = tmp_path / "results" / "prev"
+    prev.mkdir(parents=True)
+    (prev / "summary.json").write_text(json.dumps({  # a baseline whose capacity was 60 req/s
+        "name": "prev", "verdict": "Pass", "summary": {"requests": 900, "rps": 20.0},
+        "breakingPoint": {"found": True, "rps": 60.0}}))
+    # a capacity search (its gate comes from the load mode) with a baseline (its limit from
+    # spec.baseline): the inputs both callers used to work out on their own
+    f = write_loadtest(tmp_path, "same", capacity_50rps,
+                       {"breakpoint": {"startUsers": 2, "stepUsers": 2, "stepDuration": "3s",
+                                       "maxUsers": 4}, "stopTimeout": "1s"},
+                       thresholds={"p95Ms": 1000, "maxErrorRate": 0.01, "minRps": 1},
+                       baseline={"loadTestRef": "prev", "maxRegressionPct": 95})
+    out = tmp_path / "results" / "same"
+    r = loadgate_run(str(f), "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout
+    pvc = tmp_path / "pvc"  # what the collector Job finds on the results volume
+    pvc.mkdir()
+    for p in out.glob("locust_*"):
+        (pvc / p.name).write_bytes(p.read_bytes())
+    c = subprocess.run([sys.executable, "-m", "loadgate", "collect", "--config",
+                        str(out / "loadtest.json"), "--results", str(pvc), "--baseline",
+                        str(prev / "summary.json"), "--termination-log", str(pvc / "message")],
+                       capture_output=True, text=True, timeout=120)
+    assert c.returncode == 0, c.stderr
+    local, k8s = summary_of(out), summary_of(pvc)
+    assert local.pop("run")["where"] == "local" and k8s.pop("run")["where"] == "kubernetes"
+    assert local == k8s
+    assert (out / "summary.md").read_text() == (pvc / "summary.md").read_text()
+    # ...and they hold what was derived: capacity gate, baseline row, the generator's own CPU
+    assert local["gate"] == "capacity" and local["generator"]["workers"] == 1
+    assert {t["metric"] for t in local["thresholds"]} >= {"breakingPoint.rps",
+                                                          "baseline.breakingPoint.rps"}
+    assert isinstance(local["generator"]["maxCpuPercent"], float)

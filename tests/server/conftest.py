@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from loadgate.server.app import create_app
 from loadgate.server.settings import ServerSettings
-
-# tests/conftest.py by path: in the whole suite the module name "conftest" belongs to whichever
-# folder's conftest pytest imported last, so `from conftest import ...` is not reliable
-_spec = importlib.util.spec_from_file_location("loadgate_tests_root_conftest",
-                                               Path(__file__).resolve().parents[1] / "conftest.py")
-root_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(root_conftest)
 
 # small limits so the bad-input table is cheap to build; batching wait long enough that
 # concurrent test requests really share model calls

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from .conftest import root_conftest
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bench_server_smoke(tmp_path):
@@ -17,7 +18,7 @@ def test_bench_server_smoke(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "bench.bench_server", "--seconds", "5", "--rounds", "1",
          "--users", "10", "--only", "default", "--ceiling-seconds", "1", "--json", str(out)],
-        cwd=root_conftest.REPO, capture_output=True, text=True, timeout=240)
+        cwd=REPO, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     result = json.loads(out.read_text())
     default = result["summary"]["default"]

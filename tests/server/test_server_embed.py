@@ -171,7 +171,7 @@ def test_a_model_that_cannot_load_keeps_answering_and_fails_liveness(tmp_path):
         live = c.get("/health/live")
         assert live.status_code == 503 and live.json()["status"] == "failed"
         health = c.get("/health")
-        assert health.status_code == 503 and health.json()["status"] == "not_ready"
+        assert health.status_code == 503 and health.json()["status"] == "failed"
         assert "no-such-model" in health.json()["detail"]
         r = c.post("/embed", json={"texts": ["a"]})
         assert r.status_code == 503 and r.json()["error"] == "not_ready"

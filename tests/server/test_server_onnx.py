@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from loadgate.server import model as model_mod
 from loadgate.server.app import create_app
 from loadgate.server.settings import ServerSettings
 
-from .conftest import root_conftest
+REPO = Path(__file__).resolve().parents[2]
 
 TEXTS = ["A man is eating food.", "The stock market fell sharply today.", "hi",
          "A considerably longer sentence, to make the batch pad: load tests find where "
@@ -32,7 +33,7 @@ TEXTS = ["A man is eating food.", "The stock market fell sharply today.", "hi",
 
 
 @pytest.fixture(scope="module")
-def default_export() -> export.Path:
+def default_export() -> Path:
     """The export in the default cache (made by `make install`; made now if it is missing)."""
     return export.export(ServerSettings())
 
@@ -41,9 +42,12 @@ def test_loadgate_export_makes_fp32_and_int8_once(tmp_path, default_export):
     cache = tmp_path / "cache"
     cmd = [sys.executable, "-m", "loadgate.cli", "export", "--cache-dir", str(cache)]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                           cwd=root_conftest.REPO)
+                           cwd=REPO)
     assert first.returncode == 0, first.stdout + first.stderr
-    made = export.Path(first.stdout.strip().splitlines()[-1])
+    # loadgate keeps the export itself: no advice to save it into the model's (site-packages)
+    # directory
+    assert "save_pretrained" not in first.stderr and "avoid having to export" not in first.stderr
+    made = Path(first.stdout.strip().splitlines()[-1])
     assert made.parent == cache and made.name == default_export.name
     for f in export.ONNX_FILES.values():
         assert (made / f).stat().st_size > 1_000_000
@@ -58,7 +62,7 @@ def test_loadgate_export_makes_fp32_and_int8_once(tmp_path, default_export):
 
     t0 = time.monotonic()
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                           cwd=root_conftest.REPO)
+                           cwd=REPO)
     assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == str(made)
     assert "exporting" not in again.stdout + again.stderr
     assert time.monotonic() - t0 < 60

@@ -15,13 +15,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.servers import free_port, run_model_server, wait_ok
 
-from .conftest import root_conftest
-
-REPO = root_conftest.REPO
-free_port = root_conftest.free_port
-run_model_server = root_conftest.run_model_server
-wait_http_ok = root_conftest.wait_http_ok
+REPO = Path(__file__).resolve().parents[2]
 
 TEXTS16 = [f"sentence number {i} about queues, latency and model servers" for i in range(16)]
 
@@ -155,7 +151,7 @@ def test_overload_is_503_with_retry_after_and_the_server_recovers():
          "warning"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_http_ok(base + "/health", proc=proc)
+        wait_ok(base + "/health", proc=proc)
         barrier = threading.Barrier(40)
         results: list = [None] * 40
 
@@ -189,8 +185,44 @@ def test_overload_is_503_with_retry_after_and_the_server_recovers():
 
 
 def test_serve_rejects_bad_settings_clearly(tmp_path: Path):
-    env = {**os.environ, "LOADGATE_MAX_QUEUE": "zero"}
+    env = {**os.environ, "LOADGATE_MAX_QUEUE": "zero", "LOADGATE_RETRY_AFTER_S": "0"}
     r = subprocess.run([sys.executable, "-m", "loadgate.cli", "serve", "--port", "1"],
                        env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
-    assert "max_queue" in r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[0] == "loadgate serve: invalid settings:" and len(lines) == 3, r.stderr
+    assert lines[1].startswith("max_queue (LOADGATE_MAX_QUEUE): ") and "'zero'" in lines[1]
+    assert lines[2].startswith("retry_after_s (LOADGATE_RETRY_AFTER_S): ")
+    assert "Traceback" not in r.stderr and "pydantic.dev" not in r.stderr
+    # uvicorn loadgate.server.app:app with the same environment: the same lines, no traceback
+    r = subprocess.run([sys.executable, "-m", "uvicorn", "loadgate.server.app:app", "--port",
+                        "1"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[1:] == lines[1:]
+
+
+def test_serve_listens_like_uvicorn_and_says_why_it_cannot():
+    """`loadgate serve` = `uvicorn loadgate.server.app:app`: 127.0.0.1 unless told otherwise
+    (the images and charts say 0.0.0.0), a port that is no port is refused, and a port in use
+    is one line and exit 2 before the model starts loading."""
+    import socket
+
+    from loadgate.cli import build_parser
+
+    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
+    for path in ("images/model-server/Dockerfile", "charts/model-server/templates/deployment.yaml",
+                 "examples/argo-rollouts/rollout.yaml"):
+        assert '"--host", "0.0.0.0"' in (REPO / path).read_text(), path
+    serve = [sys.executable, "-m", "loadgate.cli", "serve", "--port"]
+    r = subprocess.run([*serve, "99999"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "argument --port: 99999 is not a port (1-65535)" in r.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([*serve, str(port)], cwd=REPO, capture_output=True, text=True,
+                           timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (f"loadgate serve: port {port} on 127.0.0.1 is already taken by "
+                                "another process; stop it, or pass another --port")
+    assert "startup" not in r.stdout + r.stderr  # never got as far as uvicorn

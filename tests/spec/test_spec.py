@@ -4,17 +4,17 @@ import copy
 import json
 
 import pytest
+from support.loadtests import loadtest_doc
 
 from loadgate import spec
-from loadgate.spec import SpecError, format_duration, load_file, parse, parse_duration, to_config
+from loadgate.spec import SpecError, format_duration, load_file, parse, parse_duration
 
 
 def doc(**spec_fields) -> dict:
-    base = {"target": {"url": "http://127.0.0.1:8000"},
-            "load": {"users": 10, "spawnRate": 5, "runTime": "30s"}}
-    base.update(spec_fields)
-    return {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest",
-            "metadata": {"name": "t"}, "spec": base}
+    """The factory's default document (url 127.0.0.1:8000, 10 users); fields replace whole."""
+    d = loadtest_doc("t")
+    d["spec"].update(spec_fields)
+    return d
 
 
 @pytest.mark.parametrize("text,seconds", [
@@ -94,23 +94,43 @@ def test_breakpoint_plan():
     assert lt.load.duration_s == 75 and b.spawn_rate == 5
 
 
-def test_to_config_is_json_and_complete():
-    d = doc(thresholds={"p95Ms": 200, "maxErrorRate": 0.05,
-                        "endpoints": {"/health": {"p95Ms": 50}}})
-    cfg = json.loads(json.dumps(to_config(parse(d))))
-    assert cfg["mode"] == "constant" and cfg["users"] == 10 and cfg["spawnRate"] == 5
-    assert cfg["runTimeS"] == 30 and cfg["host"] == "http://127.0.0.1:8000"
-    assert cfg["thresholds"] == {"p95Ms": 200, "maxErrorRate": 0.05,
-                                 "endpoints": {"/health": {"p95Ms": 50}}}
-    assert cfg["scenario"] == {"weights": {"single": 8, "batch": 2, "health": 1},
-                               "singleTexts": [1, 2], "batchTexts": [8, 16]}
-    bp = to_config(parse(doc(load={"breakpoint": {"startUsers": 1, "stepUsers": 2,
-                                                  "stepDuration": 5, "maxUsers": 9}})))
-    assert bp["breakpoint"] == {"startUsers": 1, "stepUsers": 2, "stepDurationS": 5.0,
-                                "maxUsers": 9, "spawnRate": 2.0}
-    st = to_config(parse(doc(load={"stages": [{"duration": "10s", "users": 3}]})))
-    assert st["stages"] == [{"durationS": 10.0, "users": 3, "spawnRate": 3.0}]
+def _round_trip(d: dict) -> spec.LoadTest:
+    """What a Locust process reads: the runtime JSON of the parsed LoadTest, parsed again."""
+    lt = parse(d)
+    back = parse(json.loads(spec.runtime_json(lt)))
+    assert back == lt
+    return back
+
+
+def test_runtime_form_is_json_and_complete():
+    lt = _round_trip(doc(thresholds={"p95Ms": 200, "maxErrorRate": 0.05,
+                                     "endpoints": {"/health": {"p95Ms": 50}}}))
+    assert lt.load.mode == "constant" and lt.load.users == 10 and lt.load.spawn_rate == 5
+    assert lt.load.run_time_s == 30 and lt.target.url == "http://127.0.0.1:8000"
+    assert lt.thresholds == spec.Thresholds(p95_ms=200, max_error_rate=0.05, endpoints={
+        "/health": spec.Thresholds(p95_ms=50)})
+    assert (lt.scenario.weights, lt.scenario.single_texts, lt.scenario.batch_texts) == (
+        {"single": 8, "batch": 2, "health": 1}, (1, 2), (8, 16))
+    bp = _round_trip(doc(load={"breakpoint": {"startUsers": 1, "stepUsers": 2,
+                                              "stepDuration": 5, "maxUsers": 9}})).load
+    assert bp.breakpoint == spec.Breakpoint(start_users=1, step_users=2, step_duration_s=5.0,
+                                            max_users=9, spawn_rate=2.0)
+    st = _round_trip(doc(load={"stages": [{"duration": "10s", "users": 3}]})).load
+    assert st.stages == (spec.Stage(duration_s=10.0, users=3, spawn_rate=3.0),)
     assert spec.CONFIG_ENV == "LOADGATE_CONFIG"
+
+
+def test_override_changes_fields_and_validates_like_a_file():
+    lt = parse(doc(load={"users": 10, "runTime": "1m"}))
+    changed = spec.override(lt, {"target.url": "http://127.0.0.1:9000", "workers": 3,
+                                 "load.users": 20})
+    assert (changed.target.url, changed.workers, changed.load.users) == (
+        "http://127.0.0.1:9000", 3, 20)
+    assert changed.load.run_time_s == 60 and changed.name == lt.name
+    assert changed.raw_spec["load"] == {"users": 20, "runTime": "1m"}  # the spec as run
+    with pytest.raises(SpecError) as e:
+        spec.override(lt, {"load.runTime": "3x", "workers": 0})
+    assert {p for p, _ in e.value.errors} == {"spec.load.runTime", "spec.workers"}
 
 
 def _with(path: str, value):
@@ -131,7 +151,9 @@ DELETE = object()
 
 ERRORS = [
     ("apiVersion", "v1", "apiVersion", "must be 'loadgate.dev/v1alpha1'"),
-    ("kind", "Job", "kind", "must be 'LoadTest'"),
+    ("kind", "Job", "kind", "must be 'LoadTest', not 'Job'"),
+    ("kind", DELETE, "kind", "is required (must be 'LoadTest')"),
+    ("apiVersion", DELETE, "apiVersion", "is required (must be 'loadgate.dev/v1alpha1')"),
     ("metadata.name", DELETE, "metadata.name", "is required"),
     ("metadata.name", 3, "metadata.name", "non-empty string"),
     ("metadata.name", "Ramp_Up", "metadata.name", "lowercase DNS name"),
@@ -274,3 +296,14 @@ def test_status_is_ignored():
     d = doc()
     d["status"] = {"phase": "Running"}
     assert parse(d).name == "t"
+
+
+def test_bare_thresholds_are_checked_by_the_same_rules_all_at_once():
+    """`loadgate gate --thresholds FILE` parses a bare mapping through the spec's own rules."""
+    with pytest.raises(SpecError) as e:
+        spec.parse_thresholds({"p95Ms": "fast", "maxErrorRate": 2, "bogus": 1})
+    assert {p for p, _ in e.value.errors} == {"thresholds.p95Ms", "thresholds.maxErrorRate",
+                                             "thresholds.bogus"}
+    assert spec.parse_thresholds({"p95Ms": 500, "endpoints": {"/health": {"p99Ms": 50}}}) == \
+        spec.Thresholds(p95_ms=500.0, endpoints={"/health": spec.Thresholds(p99_ms=50.0)})
+    assert spec.parse_thresholds(None) == spec.Thresholds()

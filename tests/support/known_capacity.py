@@ -2,7 +2,8 @@
 
     python tests/support/known_capacity.py --port 8123 --service-ms 20   # capacity 50 req/s
 
-or from a test: `with known_capacity.running(service_ms=20) as base_url: ...`.
+or from a test: `with known_capacity.running(service_ms=20) as base_url: ...`
+(`from support import known_capacity`).
 
 Every request (any path) queues behind the previous one and is served for `--service-ms`, so
 throughput can never exceed 1000 / service_ms requests per second, however many clients
@@ -18,11 +19,8 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 DIM = 384
@@ -111,23 +109,14 @@ async def serve(host: str, port: int, service_ms: float) -> None:
 @contextlib.contextmanager
 def running(service_ms: float = 20.0) -> Iterator[str]:
     """Start this server in a subprocess on a free loopback port; yields its base URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from support.servers import free_port, wait_ok  # the test process only, not the script
+
+    port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--port", str(port),
                              "--service-ms", str(service_ms)])
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"known_capacity server on {base} did not start") from None
-                time.sleep(0.05)
+        wait_ok(base + "/health", proc=proc, timeout=20)
         yield base
     finally:
         proc.terminate()

@@ -18,16 +18,13 @@ its peak throughput and the highest user count reached.
 from __future__ import annotations
 
 from loadgate.analysis.windows import Window
+from loadgate.numbers import fmt
 
 DEFAULT_P95_MS = 500.0
 DEFAULT_MAX_ERROR_RATE = 0.01
 PLATEAU_RELATIVE_GAIN = 0.25  # rps must grow at least this share of the users' growth
 PLATEAU_CONFIRM = 1.05        # ... or the next window must beat the best rps by 5%
 PLATEAU_MIN_USER_GAIN = 0.15  # compare only against a window with clearly fewer users
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
 
 
 def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
@@ -44,7 +41,7 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
         if w.error_rate > max_err:
             broke = (w, f"errors over {max_err:.2%}")
         elif w.p95_ms > p95_limit:
-            broke = (w, f"p95 over {_fmt(p95_limit)} ms")
+            broke = (w, f"p95 over {fmt(p95_limit)} ms")
         elif best is not None and _is_plateau(best, w, ws[i + 1] if i + 1 < len(ws) else None):
             broke = (w, "throughput plateau")
         if broke:
@@ -57,7 +54,7 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
         return {"found": False, "users": max(w.users for w in ws), "rps": peak.rps,
                 "p95Ms": peak.p95_ms, "atS": None,
                 "reason": f"the SLO held at every step up to {max(w.users for w in ws)} users "
-                          f"(peak {peak.rps:g} req/s)",
+                          f"(peak {fmt(peak.rps)} req/s)",
                 "slo": slo, "windows": table}
     w, why = broke
     # A plateau window still met the SLO: what it sustained counts toward capacity.
@@ -86,9 +83,9 @@ def _is_plateau(best: Window, w: Window, nxt: Window | None) -> bool:
 def breaking_point_sentence(bp: dict) -> str:
     if not bp.get("found"):
         return f"No breaking point: {bp.get('reason', 'not computed')}."
-    detail = (f"{bp['brokeAtRps']:g} req/s, p95 {_fmt(bp['p95Ms'])} ms"
-              if "brokeAtRps" in bp else f"p95 {_fmt(bp['p95Ms'])} ms")
-    capacity = (f"highest throughput within the SLO: {bp['rps']:g} req/s"
+    detail = (f"{fmt(bp['brokeAtRps'])} req/s, p95 {fmt(bp['p95Ms'])} ms"
+              if "brokeAtRps" in bp else f"p95 {fmt(bp['p95Ms'])} ms")
+    capacity = (f"highest throughput within the SLO: {fmt(bp['rps'])} req/s"
                 if bp.get("metSlo", True) else "no step met the SLO")
-    return (f"Broke at {bp['users']} users, {_fmt(bp['atS'])} s in ({bp['reason']}: {detail}); "
+    return (f"Broke at {bp['users']} users, {fmt(bp['atS'])} s in ({bp['reason']}: {detail}); "
             f"{capacity}.")

@@ -6,12 +6,16 @@ from loadgate.analysis.history import HistoryPoint
 from loadgate.analysis.windows import measure
 
 MINUTE_S = 60.0
+# Locust writes a history row once a second with whole-second timestamps, the first about a
+# second after the start: a `--run-time 2m` run spans 119-120 s of rows
+ROW_SLACK_S = 2.0
 
 
 def latency_drift(points: list[HistoryPoint], windowed: bool) -> dict | None:
-    """None for runs shorter than two minutes (the two minutes would overlap)."""
+    """None for runs shorter than two minutes (the two minutes would overlap). The length is
+    the whole run's (first to last history row), so a `--run-time 2m` run has a drift."""
     busy = [i for i, p in enumerate(points) if p.users > 0]
-    if not busy or points[busy[-1]].t - points[busy[0]].t < 2 * MINUTE_S:
+    if not busy or points[-1].t - points[0].t < 2 * MINUTE_S - ROW_SLACK_S:
         return None
     first, last = busy[0], busy[-1]
     t0 = points[0].t

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 from loadgate.gate.analyze import analyze
 from loadgate.gate.errors import EXIT_CODES
 from loadgate.gate.report import format_verdict, write_summary_json
-from loadgate.gate.thresholds import Limits, ThresholdsError, limits_from_mapping
+from loadgate.gate.results import BaselineUnusable, read_baseline
+from loadgate.spec import THRESHOLD_KEYS, SpecError, Thresholds, parse, parse_thresholds
 
 
 class UsageProblem(Exception):
@@ -31,68 +31,69 @@ def _read_doc(path: str, what: str):
                            f"{str(e).splitlines()[0]}") from None
 
 
-def load_thresholds(path: str) -> tuple[object, float | None]:
-    """(thresholds, maxRegressionPct from a LoadTest's spec.baseline or None)."""
+def load_thresholds(path: str) -> tuple[Thresholds, float | None]:
+    """(thresholds, maxRegressionPct of a LoadTest's spec.baseline or None), parsed by spec:
+    the file holds a bare thresholds mapping or a whole LoadTest."""
     doc = _read_doc(path, "thresholds")
-    if isinstance(doc, dict) and ("spec" in doc or doc.get("kind") == "LoadTest"):
-        spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
-        pct = (spec.get("baseline") or {}).get("maxRegressionPct") if isinstance(
-            spec.get("baseline"), dict) else None
-        try:
-            from loadgate.spec import SpecError, load_file
-        except ImportError:  # the spec package is optional for the gate
-            load_file = None
-        if load_file is not None:
-            try:
-                lt = load_file(path)
-            except SpecError as e:
-                raise UsageProblem(f"{path} is not a valid LoadTest: {e}") from None
-            pct = lt.baseline.max_regression_pct if lt.baseline else pct
-            return lt.thresholds, pct
-        try:
-            return limits_from_mapping(spec.get("thresholds"), "spec.thresholds"), pct
-        except ThresholdsError as e:
-            raise UsageProblem(f"{path}: {e}") from None
     try:
-        return limits_from_mapping(doc, "thresholds"), None
-    except ThresholdsError as e:
-        raise UsageProblem(f"{path}: {e}") from None
+        if isinstance(doc, dict) and ("spec" in doc or doc.get("kind") == "LoadTest"):
+            lt = parse(doc)
+            return lt.thresholds, lt.baseline.max_regression_pct if lt.baseline else None
+        return parse_thresholds(doc), None
+    except SpecError as e:
+        raise UsageProblem(f"{path} is not a valid thresholds or LoadTest file: {e}") from None
 
 
-def thresholds_from_args(args) -> tuple[object, float | None]:
+def _flag(key) -> str:
+    return "--" + key.field.replace("_", "-")
+
+
+def thresholds_from_args(args) -> tuple[Thresholds, float | None]:
+    """The file's thresholds with the --p95-ms ... flags over them (same rules as the file)."""
     thresholds, pct = (load_thresholds(args.thresholds) if args.thresholds
-                       else (Limits(), None))
-    overrides = {k: getattr(args, k) for k in ("p95_ms", "p99_ms", "max_error_rate", "min_rps")
-                 if getattr(args, k, None) is not None}
-    for k, v in overrides.items():
-        if v < 0 or (k == "max_error_rate" and v > 1):
-            flag = "--" + k.replace("_", "-")
-            allowed = "between 0 and 1" if k == "max_error_rate" else ">= 0"
-            raise UsageProblem(f"{flag} must be {allowed}, got {v:g}")
-    if overrides:
-        thresholds = dataclasses.replace(thresholds, **overrides)
-    return thresholds, pct
+                       else (Thresholds(), None))
+    given = {k: getattr(args, k.field) for k in THRESHOLD_KEYS
+             if getattr(args, k.field, None) is not None}
+    try:
+        flags = parse_thresholds({k.key: v for k, v in given.items()}, "flags")
+    except SpecError as e:
+        by_key = {k.key: _flag(k) for k in given}
+        raise UsageProblem("; ".join(f"{by_key[where.rsplit('.', 1)[-1]]} {msg}"
+                                     for where, msg in e.errors)) from None
+    return dataclasses.replace(thresholds, **{k.field: getattr(flags, k.field)
+                                              for k in given}), pct
 
 
 def load_baseline(path: str) -> dict:
     try:
-        doc = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise UsageProblem(f"cannot read the baseline file {path}: {e.strerror or e}") from None
-    except ValueError as e:
-        raise UsageProblem(f"the baseline file {path} is not JSON: {e}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("summary"), dict):
-        raise UsageProblem(f"the baseline file {path} is not a loadgate summary.json "
-                           "(no 'summary' object)")
-    if doc.get("verdict") == "Error" or not doc["summary"]:
-        raise UsageProblem(f"the baseline file {path} is from a run whose results were unusable")
-    return doc
+        return read_baseline(path)
+    except BaselineUnusable as e:
+        raise UsageProblem(str(e)) from None
+
+
+def check_not_a_runs_summary(args) -> None:
+    """The gate's summary.json must not silently replace the one a `loadgate run` wrote (its
+    `run` facts, notes and verdict would be lost): elsewhere, or with --force."""
+    import json
+
+    paths = ([Path(args.json)] if args.json else []) + \
+        ([Path(args.out) / "summary.json"] if args.out else [])
+    for path in paths:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and "run" in doc and not args.force:
+            raise UsageProblem(f"{path} is the summary of a loadgate run and would be replaced; "
+                               "write the gate's reports elsewhere (--out DIR, --json FILE) or "
+                               "pass --force")
 
 
 def main(args) -> int:
     try:
         thresholds, spec_pct = thresholds_from_args(args)
         baseline = load_baseline(args.baseline) if args.baseline else None
+        check_not_a_runs_summary(args)
     except UsageProblem as e:
         print(f"loadgate gate: {e}.", file=sys.stderr)
         return EXIT_CODES["Error"]
@@ -106,7 +107,5 @@ def main(args) -> int:
     except OSError as e:  # the results were read; the reports could not be written
         print(f"loadgate gate: cannot write the reports: {e}.", file=sys.stderr)
         return EXIT_CODES["Error"]
-    print(format_verdict(summary))
-    if summary["verdict"] == "Error":
-        print(summary["reason"], file=sys.stderr)
+    print(format_verdict(summary))  # the reason once, in the verdict block
     return EXIT_CODES[summary["verdict"]]

@@ -28,6 +28,11 @@ HISTORY_REQUIRED = ("Timestamp", "User Count", "Type", "Name", "Requests/s", "Fa
 HISTORY_TOLERANCE = 0.1  # history's last total vs the stats total (one late row at most)
 FAILURES_REQUIRED = ("Method", "Name", "Error", "Occurrences")
 EXCEPTIONS_REQUIRED = ("Count", "Message")
+EXCEPTION_SHOWN_CHARS = 200
+
+
+class NoRequests(ResultsUnusable):
+    """The stats record zero requests (read_results adds what Locust's tasks raised)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,7 @@ def read_stats(path: Path) -> tuple[list[StatsRow], StatsRow]:
         raise ResultsUnusable(f"{path} has no 'Aggregated' row: the stats file is incomplete.")
     total_count = _num(path, agg[-1], "Request Count", int)
     if total_count == 0:
-        raise ResultsUnusable(f"{path} records zero requests: the load never reached the target.")
+        raise NoRequests(f"{path} records zero requests: the load never reached the target.")
     total = _stats_row(path, agg[-1])
     endpoints = [_stats_row(path, r) for r in rows if r["Name"].strip() != "Aggregated"]
     if sum(e.requests for e in endpoints) != total.requests:
@@ -185,6 +190,28 @@ def read_history(path: Path) -> tuple[list[HistoryPoint], dict[str, list[History
     return agg, per_endpoint, bool(per_endpoint)
 
 
+def top_exception(exc_path: Path) -> tuple[int, str] | None:
+    """(count, first line of the message) of the most frequent exception, None if none or
+    the file is unusable (this only explains another problem)."""
+    try:
+        rows = _read_table(exc_path, EXCEPTIONS_REQUIRED, need_rows=True)
+        counted = [(_num(exc_path, r, "Count", int), r["Message"]) for r in rows]
+    except ResultsUnusable:
+        return None
+    count, message = max(counted, key=lambda c: c[0])
+    lines = message.strip().splitlines() or [""]
+    return count, lines[0][:EXCEPTION_SHOWN_CHARS]
+
+
+def _top_exception_clause(exc_path: Path) -> str:
+    top = top_exception(exc_path)
+    if top is None:
+        return ""
+    count, message = top
+    return (f"; the most frequent exception in Locust's tasks ({count} times, "
+            f"{exc_path.name}): {message}")
+
+
 def read_results(prefix: str | Path) -> LocustResults:
     """Read and check a whole result set; raises ResultsUnusable with one sentence."""
     prefix = str(prefix)
@@ -195,15 +222,25 @@ def read_results(prefix: str | Path) -> LocustResults:
             hint = str(found[0])[: -len("_stats.csv")]
             raise ResultsUnusable(f"{stats_path} was not found: {prefix} is a directory, "
                                   f"so the prefix is probably {hint}.")
-    endpoints, total = read_stats(stats_path)
+    exc_path = Path(prefix + "_exceptions.csv")
+    try:
+        endpoints, total = read_stats(stats_path)
+    except NoRequests as e:
+        raise NoRequests(str(e).rstrip(".") + _top_exception_clause(exc_path) + ".") from None
     failures = [
         {"method": r["Method"], "name": r["Name"], "error": r["Error"],
          "occurrences": _num(Path(prefix + "_failures.csv"), r, "Occurrences", int)}
         for r in _read_table(Path(prefix + "_failures.csv"), FAILURES_REQUIRED, need_rows=False)
     ]
-    exc_path = Path(prefix + "_exceptions.csv")
-    exceptions = sum(_num(exc_path, r, "Count", int)
-                     for r in _read_table(exc_path, EXCEPTIONS_REQUIRED, need_rows=False))
+    exc_rows = _read_table(exc_path, EXCEPTIONS_REQUIRED, need_rows=False)
+    exceptions = sum(_num(exc_path, r, "Count", int) for r in exc_rows)
+    if exceptions > total.requests:
+        # most tasks crashed before a request was recorded: the numbers describe a few
+        # stray requests, not the load that was planned
+        raise ResultsUnusable(
+            f"{exc_path} counts {exceptions} exceptions in Locust's tasks against only "
+            f"{total.requests} recorded requests: the load did not reach the target as planned"
+            + _top_exception_clause(exc_path) + ".")
     history_path = Path(prefix + "_stats_history.csv")
     res = LocustResults(prefix=prefix, endpoints=endpoints, total=total, history=None,
                         failures=failures, exceptions=exceptions)

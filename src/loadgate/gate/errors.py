@@ -1,8 +1,10 @@
-"""The gate's error type and exit codes (the contract of DEVELOPERS.md)."""
+"""The gate's error type and exit codes (the table itself is loadgate.exit_codes)."""
 
 from __future__ import annotations
 
-EXIT_CODES = {"Pass": 0, "Fail": 1, "Error": 2, "Invalid": 3}
+from loadgate.exit_codes import EXIT_CODES
+
+__all__ = ["EXIT_CODES", "ResultsUnusable"]
 
 
 class ResultsUnusable(Exception):

@@ -7,18 +7,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from loadgate.analysis import breaking_point_sentence
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+from loadgate.numbers import fmt
 
 
 def _limit_text(row: dict) -> str:
-    return f"{'<=' if row.get('kind', 'max') == 'max' else '>='} {_fmt(row['limit'])}"
+    return f"{'<=' if row.get('kind', 'max') == 'max' else '>='} {fmt(row['limit'])}"
 
 
 def format_verdict(summary: dict) -> str:
@@ -29,22 +22,38 @@ def format_verdict(summary: dict) -> str:
         width = max(len(r["metric"]) for r in rows)
         lines.append("thresholds:")
         for r in rows:
-            lines.append(f"  {r['metric']:<{width}}  observed {_fmt(r['observed']):>8}  "
+            lines.append(f"  {r['metric']:<{width}}  observed {fmt(r['observed']):>8}  "
                          f"limit {_limit_text(r):<10}  {'ok' if r['passed'] else 'FAILED'}")
     s = summary.get("summary") or {}
     if s:
         lines.append(f"measured: {s['requests']} requests, {s['errorRate']:.2%} errors, "
-                     f"{_fmt(s['rps'])} req/s, p50 {_fmt(s['p50Ms'])} ms, "
-                     f"p95 {_fmt(s['p95Ms'])} ms, p99 {_fmt(s['p99Ms'])} ms, "
+                     f"{fmt(s['rps'])} req/s, p50 {fmt(s['p50Ms'])} ms, "
+                     f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, "
                      f"up to {s['maxUsers']} users")
     if summary.get("verdict") != "Error":
         lines.append("breaking point: " + breaking_point_sentence(summary.get("breakingPoint")
                                                                     or {}))
     if summary.get("drift"):
         d = summary["drift"]
-        lines.append(f"drift: p95 {_fmt(d['firstMinuteP95Ms'])} ms in the first minute, "
-                     f"{_fmt(d['lastMinuteP95Ms'])} ms in the last ({d['changePct']:+.1f}%)")
+        lines.append(f"drift: p95 {fmt(d['firstMinuteP95Ms'])} ms in the first minute, "
+                     f"{fmt(d['lastMinuteP95Ms'])} ms in the last ({d['changePct']:+.1f}%)")
     return "\n".join(lines)
+
+
+def _run_errors(summary: dict) -> list[tuple[str, str, str]]:
+    """(testcase, error type, message) for what kept the run from a full verdict, so a CI
+    test report says why: interrupted, results unusable, or a LoadTest that could not run."""
+    out = []
+    run = summary.get("run") or {}
+    if run.get("interrupted"):
+        out.append(("run completed", "RunInterrupted",
+                    f"The run was interrupted after {fmt(run.get('durationS'))}s, before its "
+                    "plan ended: an interrupted run is never a Pass."))
+    if summary["verdict"] == "Error" and not summary.get("summary"):
+        out.append(("results usable", "ResultsUnusable", summary["reason"]))
+    if summary["verdict"] == "Invalid" and not summary.get("thresholds"):
+        out.append(("loadtest valid", "InvalidLoadTest", summary["reason"]))
+    return out
 
 
 def junit_xml(summary: dict) -> str:
@@ -58,16 +67,15 @@ def junit_xml(summary: dict) -> str:
     ET.SubElement(props, "property", name="verdict", value=summary["verdict"])
     ET.SubElement(props, "property", name="reason", value=summary["reason"])
     failures = errors = 0
-    if summary["verdict"] == "Error":
+    for case_name, kind, message in _run_errors(summary):
         case = ET.SubElement(suite, "testcase", classname=f"loadgate.{name}",
-                             name="results usable", time="0")
-        ET.SubElement(case, "error", message=summary["reason"], type="ResultsUnusable").text = (
-            summary["reason"])
-        errors = 1
+                             name=case_name, time="0")
+        ET.SubElement(case, "error", message=message, type=kind).text = message
+        errors += 1
     for r in rows:
         case = ET.SubElement(suite, "testcase", classname=f"loadgate.{name}",
                              name=r["metric"], time="0")
-        text = f"observed {_fmt(r['observed'])}, limit {_limit_text(r)}"
+        text = f"observed {fmt(r['observed'])}, limit {_limit_text(r)}"
         if not r["passed"]:
             failures += 1
             ET.SubElement(case, "failure", message=text, type="ThresholdBreached").text = text
@@ -84,7 +92,7 @@ def junit_xml(summary: dict) -> str:
 
 
 def _md_cell(v) -> str:
-    return _fmt(v).replace("|", "\\|")
+    return fmt(v).replace("|", "\\|")
 
 
 def summary_markdown(summary: dict) -> str:
@@ -101,9 +109,9 @@ def summary_markdown(summary: dict) -> str:
     s = summary.get("summary") or {}
     if s:
         out += [f"{s['requests']} requests, {s['failures']} failures "
-                f"({s['errorRate']:.2%}), {_fmt(s['rps'])} req/s, p50 {_fmt(s['p50Ms'])} ms, "
-                f"p95 {_fmt(s['p95Ms'])} ms, p99 {_fmt(s['p99Ms'])} ms, up to "
-                f"{s['maxUsers']} users over {_fmt(s['durationS'])} s.", ""]
+                f"({s['errorRate']:.2%}), {fmt(s['rps'])} req/s, p50 {fmt(s['p50Ms'])} ms, "
+                f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, up to "
+                f"{s['maxUsers']} users over {fmt(s['durationS'])} s.", ""]
     eps = summary.get("endpoints") or []
     if eps:
         out += ["### Endpoints", "", "| method | name | requests | req/s | p50 ms | p95 ms | "
@@ -117,8 +125,8 @@ def summary_markdown(summary: dict) -> str:
                 breaking_point_sentence(summary.get("breakingPoint") or {}), ""]
     if summary.get("drift"):
         d = summary["drift"]
-        out += [f"Latency drift: p95 {_fmt(d['firstMinuteP95Ms'])} ms in the first minute, "
-                f"{_fmt(d['lastMinuteP95Ms'])} ms in the last ({d['changePct']:+.1f}%).", ""]
+        out += [f"Latency drift: p95 {fmt(d['firstMinuteP95Ms'])} ms in the first minute, "
+                f"{fmt(d['lastMinuteP95Ms'])} ms in the last ({d['changePct']:+.1f}%).", ""]
     for note in summary.get("notes") or []:
         out += [f"Note: {note}", ""]
     return "\n".join(out)
@@ -131,17 +139,17 @@ def write_summary_json(summary: dict, path: str | Path) -> Path:
     return path
 
 
-def write_reports(summary: dict, out_dir: str | Path, *, history=None,
-                  windowed: bool = True) -> Path:
-    """summary.json, junit.xml, summary.md and (with a history) timeline.png in out_dir."""
+def write_reports(summary: dict, out_dir: str | Path, *, results=None) -> Path:
+    """summary.json, junit.xml, summary.md and (when `results` has a history) timeline.png in
+    out_dir: every report of a run, written once."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if history:
+    if results is not None and results.history:
         from loadgate.analysis import write_timeline
 
-        write_timeline(history, out / "timeline.png", summary.get("breakingPoint"),
+        write_timeline(results.history, out / "timeline.png", summary.get("breakingPoint"),
                        title=f"{summary.get('name', '')}: {summary['verdict']}",
-                       windowed=windowed)
+                       windowed=results.history_windowed)
     write_summary_json(summary, out / "summary.json")
     (out / "junit.xml").write_text(junit_xml(summary))
     (out / "summary.md").write_text(summary_markdown(summary))

@@ -1,16 +1,18 @@
 """Locust's argv (after `locust`) for the master and the workers of one LoadTest.
 
 The local runner and the Kubernetes Jobs both call these, so nothing here depends on this
-machine: paths come in as arguments (the shape file defaults to the installed package's copy;
-the operator passes the path it mounts instead).
+machine: paths come in as arguments (the shape and the CPU listener default to the installed
+package's copies; the operator passes the directory it mounts them in instead).
 
 Choices:
 - `--exit-code-on-error 0`: Locust exits 1 when any request failed, which looks exactly like a
   crash. Failed requests are the gate's business (thresholds -> Pass/Fail), so Locust exits 0
   after a complete run and any non-zero exit means Locust itself broke.
 - `--only-summary`: no stats table every few seconds; the runner prints its own progress line.
-- Stages/breakpoint: `-f locustfile,shape.py` and `--run-time` = planned duration + margin. Locust
-  ignores --run-time while a shape runs, so our shape enforces it as a safety cap.
+- `-f locustfile,cpu_listener.py`: every Locust process records its own CPU, whatever the
+  locustfile (the gate's `Invalid` when the generator was the bottleneck).
+- Stages/breakpoint: the master adds `shape.py`, and `--run-time` = planned duration + margin.
+  Locust ignores --run-time while a shape runs, so our shape enforces it as a safety cap.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import math
 
 from loadgate.spec import format_duration
+from loadgate.urls import base
 
 DEFAULT_MASTER_PORT = 5557
 
@@ -31,23 +34,38 @@ def run_time_cap_s(lt) -> float:
     return lt.load.duration_s + lt.load.stop_timeout_s + 30.0
 
 
+def locust_files(lt, locustfile, loadgen_dir=None, *, master: bool) -> str:
+    """-f: the locustfile, the CPU listener, and on the master of a shaped run the shape.
+    `loadgen_dir` holds cpu_listener.py and shape.py (default: this installed package; the
+    operator passes the directory it mounts them in)."""
+    from loadgate.loadgen import CPU_LISTENER_FILE, SHAPE_FILE
+
+    def path(f) -> str:
+        return str(f) if loadgen_dir is None else f"{loadgen_dir}/{f.name}"
+
+    files = [str(locustfile), path(CPU_LISTENER_FILE)]
+    if master and lt.load.mode != "constant":
+        files.append(path(SHAPE_FILE))
+    return ",".join(files)
+
+
 def master_args(lt, *, locustfile, csv_prefix, html, expect_workers: int,
-                bind_port: int = DEFAULT_MASTER_PORT, shape_file=None) -> list[str]:
-    """argv for the headless master: CSV with full history, HTML report, load from the spec."""
+                bind_port: int = DEFAULT_MASTER_PORT, bind_host: str | None = None,
+                loadgen_dir=None) -> list[str]:
+    """argv for the headless master: CSV with full history, HTML report, load from the spec.
+    `bind_host` limits where it listens for workers (the local runner: 127.0.0.1)."""
     load = lt.load
-    files = str(locustfile)
-    if load.mode != "constant":
-        if shape_file is None:
-            from loadgate.loadgen import SHAPE_FILE
-            shape_file = SHAPE_FILE
-        files = f"{files},{shape_file}"
     args = [
-        "-f", files,
+        "-f", locust_files(lt, locustfile, loadgen_dir, master=True),
         "--master", "--master-bind-port", str(bind_port),
+    ]
+    if bind_host is not None:
+        args += ["--master-bind-host", bind_host]
+    args += [
         "--headless",
         "--expect-workers", str(int(expect_workers)),
         "--expect-workers-max-wait", _seconds(lt.timeouts.workers_connect_s),
-        "--host", lt.target.url,
+        "--host", base(lt.target.url),
         "--csv", str(csv_prefix), "--csv-full-history",
         "--html", str(html),
         "--stop-timeout", _seconds(load.stop_timeout_s) if load.stop_timeout_s > 0 else "0",
@@ -62,12 +80,12 @@ def master_args(lt, *, locustfile, csv_prefix, html, expect_workers: int,
     return args
 
 
-def worker_args(lt, *, locustfile, master_host: str,
-                master_port: int = DEFAULT_MASTER_PORT) -> list[str]:
+def worker_args(lt, *, locustfile, master_host: str, master_port: int = DEFAULT_MASTER_PORT,
+                loadgen_dir=None) -> list[str]:
     """argv for one worker: the same locustfile (no shape: shapes run on the master only)."""
     return [
-        "-f", str(locustfile),
+        "-f", locust_files(lt, locustfile, loadgen_dir, master=False),
         "--worker", "--master-host", master_host, "--master-port", str(master_port),
-        "--host", lt.target.url,
+        "--host", base(lt.target.url),
         "--only-summary",
     ]

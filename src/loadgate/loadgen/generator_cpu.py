@@ -4,18 +4,24 @@ Each Locust process (master, workers, or a single local runner) samples its own 
 second while users are running, smoothed over 3 s so a spawn burst is not saturation; workers
 send their samples to the master as a custom message. The busiest process decides whether the
 numbers describe the target or the generator (one Locust process is one Python thread, so
-~100% means it was the bottleneck). The master (or local runner) writes
-`<csv prefix>_generator.json` when it quits. On Kubernetes that file is the collector's only
-CPU figure; the local runner measures the same with psutil and uses the file as a fallback.
+~100% means it was the bottleneck). The master writes `<csv prefix>_generator.json` when it
+quits; the gate reads it, locally and on Kubernetes alike. The listener is its own Locust
+module (`cpu_listener.py`, loaded with -f like the shape), so custom locustfiles get it too.
 (Locust's own usage_monitor samples only every 10 s: too coarse for short steps.)
+
+No locust import at module level: the gate imports this to read the record.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
 
 SUFFIX = "_generator.json"
+MESSAGE = "loadgate-generator-cpu"
+SAMPLE_EVERY_S = 1.0
+SMOOTH_SAMPLES = 3
 
 
 def record_path(csv_prefix: str | Path) -> Path:
@@ -23,7 +29,7 @@ def record_path(csv_prefix: str | Path) -> Path:
 
 
 def read_record(csv_prefix: str | Path) -> dict:
-    """The saved figures ({} when the file is absent or unreadable: a user locustfile)."""
+    """The saved figures ({} when the file is absent or unreadable: too short a run)."""
     try:
         doc = json.loads(record_path(csv_prefix).read_text())
     except (OSError, ValueError):
@@ -34,15 +40,40 @@ def read_record(csv_prefix: str | Path) -> dict:
     return {"maxCpuPercent": float(cpu), "source": "locust"}
 
 
-MESSAGE = "loadgate-generator-cpu"
-SAMPLE_EVERY_S = 1.0
-SMOOTH_SAMPLES = 3
+class CpuPeak:
+    """One process's CPU, read once per call: a smoothed figure once a full window of readings
+    under load exists, None otherwise (or once the process is gone)."""
+
+    def __init__(self, proc, smooth: int = SMOOTH_SAMPLES):
+        self.proc = proc  # a psutil.Process
+        self.recent: deque[float] = deque(maxlen=smooth)
+        self.gone = False
+        self._read()  # the first reading only starts the clock
+
+    def _read(self) -> float | None:
+        import psutil
+
+        try:
+            return self.proc.cpu_percent(None)
+        except psutil.Error:
+            self.gone = True
+            return None
+
+    def sample(self, loaded: bool = True) -> float | None:
+        """Read now; `loaded` False (no users running: start-up, report writing) restarts the
+        window instead of counting."""
+        cpu = None if self.gone else self._read()
+        if cpu is None or not loaded:
+            self.recent.clear()
+            return None
+        self.recent.append(cpu)
+        if len(self.recent) < self.recent.maxlen:
+            return None
+        return sum(self.recent) / len(self.recent)
 
 
 def watch(environment, **_) -> None:
-    """events.init listener: every process samples; the master or local runner saves the peak."""
-    from collections import deque
-
+    """events.init listener: every process samples; the master (or local runner) saves the peak."""
     import gevent
     import psutil
     from locust.runners import WorkerRunner
@@ -54,18 +85,12 @@ def watch(environment, **_) -> None:
     peak: list[float] = []
 
     def sampler() -> None:
-        proc, recent = psutil.Process(), deque(maxlen=SMOOTH_SAMPLES)
-        proc.cpu_percent()  # the first call only primes the counter
+        cpu = CpuPeak(psutil.Process())
         while True:
             gevent.sleep(SAMPLE_EVERY_S)
-            cpu = proc.cpu_percent()
-            if runner.user_count <= 0:  # start-up and report writing are not load
-                recent.clear()
+            smoothed = cpu.sample(runner.user_count > 0)
+            if smoothed is None:
                 continue
-            recent.append(cpu)
-            if len(recent) < SMOOTH_SAMPLES:
-                continue
-            smoothed = sum(recent) / len(recent)
             if worker:
                 runner.send_message(MESSAGE, smoothed)
             else:

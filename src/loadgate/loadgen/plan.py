@@ -1,7 +1,8 @@
 """The load plan behind the shape, as pure logic: (run time, runner stats) -> (users, rate) | None.
 
 No locust import, so it is testable without gevent's monkey-patching. `shape.py` wraps it in
-the one LoadTestShape Locust sees.
+the one LoadTestShape Locust sees. It takes the parsed `Load` and `Thresholds`; each load mode
+is one method, found through `_MODES` (a new mode is a method and an entry there).
 
 stages      hold stage i's users from the end of stage i-1 until the sum of durations 0..i;
             after the last stage, None (the run ends).
@@ -11,13 +12,13 @@ breakpoint  startUsers, then + stepUsers every stepDuration up to maxUsers. At t
             ratio over thresholds.maxErrorRate, or no request completed at all -> the SLO is
             broken for that step, so stop early (None). Without those thresholds it runs every
             step up to maxUsers.
-constant    users at spawnRate until runTimeS (normally Locust's own -u/-r/-t do this).
+constant    users at spawnRate until runTime (normally Locust's own -u/-r/-t do this).
 A run-time cap (Locust's --run-time, which Locust ignores while a shape runs) stops any mode.
 """
 
 from __future__ import annotations
 
-import math
+from loadgate.spec import Load, Thresholds
 
 
 def percentile(response_times: dict, count: int, fraction: float) -> float:
@@ -62,14 +63,14 @@ class StepWindow:
 
 
 class ShapePlan:
-    """One run's plan from the config dict (`loadgate.spec.to_config`)."""
+    """One run's plan: spec.load, judged (breakpoint) against spec.thresholds' SLO."""
 
-    def __init__(self, config: dict):
-        self.config = config
-        self.mode = config.get("mode", "constant")
-        thresholds = config.get("thresholds") or {}
-        self.p95_limit_ms = thresholds.get("p95Ms")
-        self.max_error_rate = thresholds.get("maxErrorRate")
+    def __init__(self, load: Load, thresholds: Thresholds | None = None):
+        self.load = load
+        self.mode = load.mode
+        thresholds = thresholds or Thresholds()
+        self.p95_limit_ms = thresholds.p95_ms
+        self.max_error_rate = thresholds.max_error_rate
         self.stopped_reason: str | None = None
         self.breaking_step: dict | None = None
         self._step = -1
@@ -81,52 +82,48 @@ class ShapePlan:
             return None
         if run_time_cap and run_time >= run_time_cap:
             return self._stop(f"--run-time safety cap of {run_time_cap:.0f}s reached")
-        if self.mode == "stages":
-            return self._stages(run_time)
-        if self.mode == "breakpoint":
-            return self._breakpoint(run_time, stats_total)
-        return self._constant(run_time)
+        return self._MODES[self.mode](self, run_time, stats_total)
 
     def _stop(self, reason: str):
         self.stopped_reason = reason
         return None
 
-    def _constant(self, run_time: float):
-        users, rate = self.config.get("users"), self.config.get("spawnRate")
-        if not users:
+    def _constant(self, run_time: float, _total):
+        load = self.load
+        if not load.users:
             return self._stop("no users configured")
-        if run_time >= float(self.config.get("runTimeS") or math.inf):
+        if load.run_time_s is not None and run_time >= load.run_time_s:
             return self._stop("run time reached")
-        return int(users), float(rate or users)
+        return int(load.users), float(load.spawn_rate or load.users)
 
-    def _stages(self, run_time: float):
+    def _stages(self, run_time: float, _total):
         end = 0.0
-        for stage in self.config["stages"]:
-            end += float(stage["durationS"])
+        for stage in self.load.stages:
+            end += stage.duration_s
             if run_time < end:
-                return int(stage["users"]), float(stage["spawnRate"])
+                return int(stage.users), float(stage.spawn_rate)
         return self._stop("all stages done")
 
     def _breakpoint(self, run_time: float, total):
-        bp = self.config["breakpoint"]
-        start, step_users, max_users = bp["startUsers"], bp["stepUsers"], bp["maxUsers"]
-        step_s = float(bp["stepDurationS"])
-        steps = math.ceil((max_users - start) / step_users) + 1
-        step = int(run_time // step_s)
-        grace = min(5.0, step_s / 3)
+        bp = self.load.breakpoint
+        step = int(run_time // bp.step_duration_s)
+        grace = min(5.0, bp.step_duration_s / 3)
         if step != self._step:
             if self._window is not None and total is not None and self._judging:
                 reason = self._window.judge(total, self.p95_limit_ms, self.max_error_rate)
                 if reason is not None:
-                    users = min(max_users, start + self._step * step_users)
+                    users = bp.users_at_step(self._step)
                     self.breaking_step = {"step": self._step, "users": users, "reason": reason}
                     return self._stop(f"SLO broken for the whole step at {users} users: {reason}")
             self._step, self._window = step, None
-        if step >= steps:
-            return self._stop(f"reached maxUsers {max_users} without breaking the SLO")
-        if self._window is None and total is not None and run_time - step * step_s >= grace:
+        if step >= bp.steps:
+            return self._stop(f"reached maxUsers {bp.max_users} without breaking the SLO")
+        if self._window is None and total is not None and \
+                run_time - step * bp.step_duration_s >= grace:
             self._window = StepWindow(total)
-        return min(max_users, start + step * step_users), float(bp.get("spawnRate") or step_users)
+        return bp.users_at_step(step), float(bp.spawn_rate)
+
+    _MODES = {"constant": _constant, "stages": _stages, "breakpoint": _breakpoint}
 
     @property
     def _judging(self) -> bool:

@@ -1,9 +1,9 @@
-"""One LoadTestShape for `stages` and `breakpoint` loads, driven by data from LOADGATE_CONFIG.
+"""One LoadTestShape for `stages` and `breakpoint` loads, driven by the run's LoadTest.
 
-Modelled on Locust's examples/custom_shape/stages.py, with the plan as data (to_config's
-`stages` or `breakpoint`), not code; the logic is `loadgate.loadgen.plan.ShapePlan`. Locust runs
-shapes on the master only: add this file with `-f locustfile.py,shape.py`. A breakpoint run
-stops early once the SLO is broken for a whole step and logs why.
+Modelled on Locust's examples/custom_shape/stages.py, with the plan as data (spec.load), not
+code; the logic is `loadgate.loadgen.plan.ShapePlan`. Locust runs shapes on the master only:
+add this file with `-f locustfile.py,shape.py`. A breakpoint run stops early once the SLO is
+broken for a whole step and logs why.
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ import logging
 from locust import LoadTestShape
 
 from loadgate.loadgen.plan import ShapePlan
-from loadgate.loadgen.runconfig import load_config
+from loadgate.spec import Load, read_runtime
 
 log = logging.getLogger("loadgate.shape")
 
 
+def _plan_from_runtime() -> ShapePlan:
+    lt = read_runtime()
+    return ShapePlan(lt.load, lt.thresholds) if lt is not None else ShapePlan(Load())
+
+
 class LoadgateShape(LoadTestShape):
-    """Stages or breakpoint from the run's config. `config` is for tests; Locust passes none.
+    """Stages or breakpoint from the run's LoadTest. `plan` is for tests; Locust passes none.
 
     Locust ignores --run-time while a shape runs, so the plan enforces it as a safety cap
     (use_common_options = True: we read it, so Locust does not warn it is ignored).
@@ -27,9 +32,9 @@ class LoadgateShape(LoadTestShape):
 
     use_common_options = True
 
-    def __init__(self, config: dict | None = None):
+    def __init__(self, plan: ShapePlan | None = None):
         super().__init__()
-        self.plan = ShapePlan(load_config() if config is None else config)
+        self.plan = plan if plan is not None else _plan_from_runtime()
 
     def tick(self):
         runner = self.runner

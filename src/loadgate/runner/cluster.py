@@ -12,39 +12,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from loadgate.loadgen import command
-from loadgate.runner.serve import die_with_parent
+from loadgate.runner.serve import die_with_parent, free_port
 
-MASTER_EXIT_GRACE_S = 30.0  # after SIGINT, on top of the spec's stopTimeout
+LOOPBACK = "127.0.0.1"  # master and workers talk over loopback only
 WORKER_EXIT_GRACE_S = 15.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def _with_option(argv: list[str], option: str, value: str) -> list[str]:
-    """argv with `option value` set, replacing any value already given."""
-    out, skip = [], False
-    for i, a in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if a == option:
-            skip = i + 1 < len(argv)
-            continue
-        if a.startswith(option + "="):
-            continue
-        out.append(a)
-    return [*out, option, value]
 
 
 class LocustCluster:
@@ -57,7 +34,6 @@ class LocustCluster:
         self.master: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self._logs: list = []
-        self.stop_sent_at: float | None = None
 
     def worker_log(self, i: int) -> Path:
         return self.out / f"locust-worker-{i}.log"
@@ -75,18 +51,13 @@ class LocustCluster:
         port = free_port()
         margs = command.master_args(self.lt, locustfile=self.locustfile,
                                     csv_prefix=str(self.csv_prefix), html=str(self.html),
-                                    expect_workers=self.n_workers, bind_port=port)
-        margs = _with_option(margs, "--master-bind-host", "127.0.0.1")
-        margs = _with_option(margs, "--expect-workers", str(self.n_workers))
+                                    expect_workers=self.n_workers, bind_port=port,
+                                    bind_host=LOOPBACK)
         self.master = self._spawn(margs, self.log_path)
         wargs = command.worker_args(self.lt, locustfile=self.locustfile,
-                                    master_host="127.0.0.1", master_port=port)
+                                    master_host=LOOPBACK, master_port=port)
         for i in range(self.n_workers):
             self.workers.append(self._spawn(wargs, self.worker_log(i)))
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in [self.master, *self.workers] if p is not None]
 
     def master_running(self) -> bool:
         return self.master is not None and self.master.poll() is None
@@ -98,15 +69,6 @@ class LocustCluster:
         """SIGINT to the master (again if asked twice): it ends the run cleanly (see above)."""
         if self.master_running():
             self.master.send_signal(signal.SIGINT)
-            if self.stop_sent_at is None:
-                self.stop_sent_at = time.monotonic()
-
-    def stop_grace_over(self) -> bool:
-        """True once the master has had its stop timeout plus a margin to exit after SIGINT."""
-        if self.stop_sent_at is None:
-            return False
-        grace = self.lt.load.stop_timeout_s + MASTER_EXIT_GRACE_S
-        return time.monotonic() - self.stop_sent_at > grace
 
     def finish(self) -> list[str]:
         """After the master is gone: let workers leave on their own, else SIGTERM them.
@@ -140,7 +102,8 @@ class LocustCluster:
         return "\n".join(keep[-lines:])
 
 
-def locust_env(config_path: Path) -> dict:
+def locust_env(runtime_file: Path) -> dict:
+    """Every Locust process reads the run's LoadTest from `runtime_file` (LOADGATE_CONFIG)."""
     from loadgate.spec import CONFIG_ENV
 
-    return {**os.environ, CONFIG_ENV: str(config_path), "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, CONFIG_ENV: str(runtime_file), "PYTHONUNBUFFERED": "1"}

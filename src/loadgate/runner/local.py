@@ -1,51 +1,33 @@
 """`loadgate run FILE`: one LoadTest on this machine, start to verdict.
 
 parse + overrides -> (--serve: start the model server) -> wait for the target's health ->
-Locust master + N workers on loopback with progress lines -> the gate's analysis -> verdict
-block, exit 0 Pass / 1 Fail / 2 Error / 3 Invalid.
+Locust master + N workers on loopback (loop.py) -> the summary (gate.summary, the same
+function the Kubernetes collector calls) -> reports written once, the verdict block, exit
+0 Pass / 1 Fail / 2 Error / 3 Invalid.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import os
-import signal
+import tempfile
 import time
 from pathlib import Path
 
+from loadgate.exit_codes import EXIT_CODES
+from loadgate.runner import overrides
+from loadgate.runner.console import say, shown
+from loadgate.runner.loop import RunInterrupted, run_loop, stop_signals
+from loadgate.runner.overrides import InvalidInput
 from loadgate.runner.ready import TargetNotReady, wait_for_target
 from loadgate.runner.serve import LocalServer, ServeError, host_port
+from loadgate.urls import join
 
-TICK_S = 0.5
-CPU_EVERY_S = 1.0
-PROGRESS_EVERY_S = 5.0
-DEADLINE_MARGIN_S = 60.0
-WORKERS_GONE_GRACE_S = 15.0
 # what a previous run left in the output directory; removed first so it cannot be mistaken
 # for this run's results (a half-finished run must read as "no results", not as old ones)
 OUTPUT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
-                "summary.md", "timeline.png", "locust.log", "server.log", "loadtest-config.json")
-
-
-class InvalidInput(Exception):
-    """The LoadTest or the command line cannot be run; str() says why (exit 3)."""
-
-
-class RunInterrupted(Exception):
-    """Ctrl-C / SIGTERM before the load started: nothing to analyse."""
-
-
-def say(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd())) or "."
-    except ValueError:
-        return str(path)
+                "summary.md", "timeline.png", "locust_generator.json", "locust.log", "server.log",
+                "loadtest.json")
 
 
 # --- the LoadTest and its overrides -------------------------------------------------------
@@ -60,37 +42,11 @@ def load_loadtest(args):
         raise InvalidInput(f"cannot read {args.file}: {e.strerror or e}") from None
     except spec.SpecError as e:
         raise InvalidInput(str(e)) from None
-    raw = copy.deepcopy(dict(lt.raw_spec))
-    given = []
     target = args.target
     if args.serve and not target:
         host, port = host_port(None)
         target = f"http://{host}:{port}"
-    if target:
-        raw["target"] = {**(raw.get("target") or {}), "url": target}
-        given.append("--target" if args.target else "--serve")
-    if args.workers is not None:
-        raw["workers"] = args.workers
-        given.append("--workers")
-    load = dict(raw.get("load") or {})
-    for flag, key, value in (("--users", "users", args.users),
-                             ("--spawn-rate", "spawnRate", args.spawn_rate),
-                             ("--run-time", "runTime", args.run_time)):
-        if value is not None:
-            load[key] = value
-            given.append(flag)
-    raw["load"] = load
-    if not given:
-        return lt
-    metadata = {"name": lt.name}
-    if lt.namespace:
-        metadata["namespace"] = lt.namespace
-    doc = {"apiVersion": "loadgate.dev/v1alpha1", "kind": "LoadTest", "metadata": metadata,
-           "spec": raw}
-    try:
-        return spec.parse(doc)
-    except spec.SpecError as e:
-        raise InvalidInput(f"{e}\n(with the command-line overrides {', '.join(given)})") from None
+    return overrides.apply(lt, args, target=target)
 
 
 def _locustfile(lt, spec_file: str) -> Path:
@@ -110,6 +66,8 @@ def _locustfile(lt, spec_file: str) -> Path:
 
 def _baseline(lt, out: Path) -> tuple[dict | None, str | None]:
     """(previous summary.json, a note) for spec.baseline.loadTestRef, read before the run."""
+    from loadgate.gate.results import BaselineUnusable, read_baseline
+
     if lt.baseline is None or not lt.baseline.load_test_ref:
         return None, None
     ref = lt.baseline.load_test_ref
@@ -117,221 +75,170 @@ def _baseline(lt, out: Path) -> tuple[dict | None, str | None]:
     for path in candidates:
         if path.is_file():
             try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError) as e:
-                return None, f"baseline {path} is unreadable ({e}); thresholds only"
-            if not isinstance(data, dict) or not isinstance(data.get("summary"), dict) or \
-                    data.get("verdict") == "Error" or not data["summary"]:
-                return None, f"baseline {path} holds no usable results; thresholds only"
-            return data, f"baseline: {_shown(path.resolve())}"
-    return None, (f"no baseline yet at {_shown(candidates[0].resolve())} "
+                return read_baseline(path), f"baseline: {shown(path.resolve())}"
+            except BaselineUnusable as e:
+                return None, f"{e}; thresholds only"
+    return None, (f"no baseline yet at {shown(candidates[0].resolve())} "
                   f"(spec.baseline.loadTestRef {ref!r}); thresholds only")
 
 
-# --- results when no load ran ---------------------------------------------------------------
-
-def _no_run_summary(name: str, reason: str) -> dict:
-    return {"name": name, "verdict": "Error", "reason": reason, "summary": {}, "endpoints": [],
-            "thresholds": [], "breakingPoint": {"found": False, "reason": "no load was run"},
-            "generator": {}}
+# every file a run writes starts with one of these (Locust's CSVs and whatever else is written
+# beside them under the prefix "locust", the worker logs), or is one of OUTPUT_FILES
+OWNED_PATTERNS = ("locust_*", "locust-worker-*.log")
 
 
-def _finish_without_load(name: str, reason: str, out: Path) -> int:
-    from loadgate.gate.errors import EXIT_CODES
-    from loadgate.gate.report import format_verdict, write_reports
+def _fresh_output_dir(out: Path) -> None:
+    """Remove every file an earlier run left here before this one starts: a stale generator
+    record or CSV must never be read as this run's. OSError if `out` cannot be written."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=out):  # writable, before any load is sent
+        pass
+    owned = [out / name for name in OUTPUT_FILES]
+    owned += [p for pattern in OWNED_PATTERNS for p in out.glob(pattern)]
+    for path in owned:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
 
-    summary = _no_run_summary(name, reason)
-    write_reports(summary, out)
-    say()
-    say(format_verdict(summary))
-    say(f"results: {_shown(out)}/ (summary.json, junit.xml, summary.md)")
-    return EXIT_CODES["Error"]
+
+def _report_invalid(args, problems: str) -> None:
+    """With --out, a LoadTest that cannot run still leaves its verdict there (Invalid, with
+    a junit.xml error), so a CI step reading the reports sees why. Without --out nothing is
+    written: a typo must not replace results/<name>/ of the last good run."""
+    from loadgate.gate.report import write_reports
+    from loadgate.gate.summary import error_summary
+
+    if not args.out:
+        return
+    out = Path(args.out).resolve()
+    reason = (f"{args.file} is not a valid LoadTest or the command line does not fit it: "
+              + "; ".join(line.strip() for line in problems.splitlines() if line.strip()) + ".")
+    try:
+        _fresh_output_dir(out)
+        write_reports(error_summary(out.name, reason, verdict="Invalid",
+                                    breaking_reason="no load was run"), out)
+    except OSError as e:
+        say(f"(cannot write the reports to {shown(out)}: {e.strerror or e})")
 
 
 # --- the run --------------------------------------------------------------------------------
 
-def _run_locust(lt, locustfile: Path, out: Path, workers: int, stop_state: dict) -> dict:
-    """Run master + workers to the end; returns facts about the run for the summary."""
+def _finish_without_load(name: str, reason: str, out: Path) -> int:
+    from loadgate.gate.report import format_verdict, write_reports
+    from loadgate.gate.summary import error_summary
+
+    summary = error_summary(name, reason, breaking_reason="no load was run")
+    write_reports(summary, out)
+    say()
+    say(format_verdict(summary))
+    say(f"results: {shown(out)}/ (summary.json, junit.xml, summary.md)")
+    return EXIT_CODES["Error"]
+
+
+def _start_server(lt, out: Path) -> LocalServer:
+    host, port = host_port(lt.target.url)
+    server = LocalServer(host, port, out / "server.log")
+    server.start()
+    say(f"serve: model server starting on {server.url} (log {shown(server.log_path)})")
+    return server
+
+
+def _stop_server(server: LocalServer | None) -> None:
+    if server is None:
+        return
+    if server.running():
+        say("serve: stopping the model server")
+    else:
+        say(f"serve: the model server had already exited (code {server.proc.returncode})")
+    server.stop()
+
+
+# said once when the target's host name does not resolve: profiles target a cluster Service
+UNRESOLVED_HINT = ("a profile's target is a Service in a cluster; to run it on this machine "
+                   "add --serve (starts the local model server) or --target http://HOST:PORT "
+                   "(a server you started)")
+
+
+def _wait_for_target(lt, server: LocalServer | None) -> None:
+    health = join(lt.target.url, lt.target.health_path)
+    say(f"waiting for {health} (up to {lt.target.ready_timeout_s:g}s)")
+    t0 = time.monotonic()
+    wait_for_target(health, lt.target.ready_timeout_s, log=say,
+                    give_up=server.exited if server else None,
+                    unresolved_hint=None if server else UNRESOLVED_HINT)
+    say(f"target ready after {time.monotonic() - t0:.1f}s")
+
+
+def _cluster(lt, locustfile: Path, out: Path):
     from loadgate.runner.cluster import LocustCluster, locust_env
-    from loadgate.runner.cpu import CpuSampler
-    from loadgate.runner.progress import last_snapshot, progress_line
-    from loadgate.spec import to_config
+    from loadgate.spec import write_runtime
 
-    config_path = out / "loadtest-config.json"
-    config_path.write_text(json.dumps(to_config(lt), indent=2) + "\n")
-    cluster = LocustCluster(lt, locustfile=locustfile, out_dir=out, workers=workers,
-                            env=locust_env(config_path))
-    history = Path(str(cluster.csv_prefix) + "_stats_history.csv")
-    limit_s = min(lt.load.duration_s + lt.timeouts.workers_connect_s + lt.load.stop_timeout_s
-                  + DEADLINE_MARGIN_S, lt.timeouts.deadline_s)
-    plural = "s" if workers != 1 else ""
-    say(f"locust: master + {workers} worker{plural} on 127.0.0.1, "
+    cluster = LocustCluster(lt, locustfile=locustfile, out_dir=out, workers=lt.workers,
+                            env=locust_env(write_runtime(lt, out)))
+    plural = "s" if lt.workers != 1 else ""
+    say(f"locust: master + {lt.workers} worker{plural} on 127.0.0.1, "
         f"{lt.load.mode} load up to {lt.load.max_users} users, "
-        f"planned {lt.load.duration_s:.0f}s (logs in {_shown(cluster.log_path)})")
-    facts = {"interrupted": False, "deadlineHit": False, "workersLost": False}
-    stop_state["cluster"] = cluster  # from here a signal stops Locust instead of raising
-    cluster.start()
-    sampler = CpuSampler(cluster.pids)
-    start = time.monotonic()
-    next_cpu, next_progress = start + CPU_EVERY_S, start + PROGRESS_EVERY_S
-    snap, grace_warned, signals_seen, workers_gone_at = None, False, 0, None
-    try:
-        while cluster.master_running():
-            now = time.monotonic()
-            elapsed = now - start
-            if stop_state["signals"] > signals_seen:
-                signals_seen = stop_state["signals"]
-                facts["interrupted"] = True
-                say(f"[{elapsed:5.0f}s] stopping: SIGINT to the Locust master; waiting for its "
-                    "final statistics (Locust is never killed)")
-                cluster.stop()
-            if elapsed > limit_s and cluster.stop_sent_at is None:
-                facts["deadlineHit"] = True
-                say(f"[{elapsed:5.0f}s] the run passed its time limit ({limit_s:.0f}s): "
-                    "stopping Locust")
-                cluster.stop()
-            dead = cluster.dead_workers()
-            if dead and len(dead) == len(cluster.workers) and workers_gone_at is None:
-                workers_gone_at = now
-            # workers also leave first when a run ends normally (the master tells them to
-            # quit, then writes its final files): only a master that lingers gets SIGINT
-            if workers_gone_at is not None and cluster.stop_sent_at is None and \
-                    now - workers_gone_at > lt.load.stop_timeout_s + WORKERS_GONE_GRACE_S:
-                facts["workersLost"] = True
-                say(f"[{elapsed:5.0f}s] every Locust worker exited but the master did not; "
-                    f"stopping it (see {_shown(cluster.worker_log(dead[0]))})")
-                cluster.stop()
-            if now >= next_cpu:
-                next_cpu += CPU_EVERY_S
-                snap = last_snapshot(history) or snap
-                loaded = snap is not None and snap.users > 0 and cluster.stop_sent_at is None
-                sampler.sample(count=loaded)
-            if now >= next_progress:
-                next_progress += PROGRESS_EVERY_S
-                say(progress_line(elapsed, snap))
-            if cluster.stop_grace_over() and not grace_warned:
-                grace_warned = True
-                say("the Locust master has not exited after SIGINT and its stop timeout; "
-                    "sending SIGINT again and giving up waiting")
-                cluster.stop()
-                break
-            time.sleep(TICK_S)
-    finally:
-        problems = cluster.finish()
-    for p in problems:
-        say(f"warning: {p}")
-    code = cluster.master.returncode if cluster.master else None
-    facts.update(durationS=round(time.monotonic() - start, 1), locustExitCode=code)
-    snap = last_snapshot(history) or snap
-    say(progress_line(time.monotonic() - start, snap) + "  (done)")
-    # Locust runs with --exit-code-on-error 0: any other code means Locust itself broke
-    if code not in (0, None) and not facts["interrupted"]:
-        say(f"locust exited with code {code}; the end of {_shown(cluster.log_path)}:")
-        for line in cluster.log_tail().splitlines():
-            say("  | " + line)
-    facts["generator"] = {"maxCpuPercent": sampler.result(), "workers": workers}
-    if facts["generator"]["maxCpuPercent"] is None:  # too short for psutil: Locust's own figure
-        from loadgate.loadgen.generator_cpu import read_record
-        facts["generator"].update(read_record(cluster.csv_prefix))
-    facts["csvPrefix"] = str(cluster.csv_prefix)
-    return facts
-
-
-def _install_signals(stop_state: dict) -> dict:
-    def handler(signum, _frame):
-        stop_state["signals"] += 1
-        if stop_state.get("cluster") is None:
-            raise RunInterrupted(signal.Signals(signum).name)
-
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, handler)
-    return previous
+        f"planned {lt.load.duration_s:.0f}s (logs in {shown(cluster.log_path)})")
+    return cluster
 
 
 def run(args) -> int:
-    from loadgate.gate import EXIT_CODES, analyze
-    from loadgate.gate.report import format_verdict, summary_markdown, write_summary_json
+    from loadgate.gate.report import format_verdict, write_reports
+    from loadgate.gate.results import read_run
+    from loadgate.gate.summary import summarize
 
     try:
         lt = load_loadtest(args)
         locustfile = _locustfile(lt, args.file)
     except InvalidInput as e:
         say(f"{args.file}: not a valid LoadTest:\n{e}")
+        _report_invalid(args, str(e))
         return EXIT_CODES["Invalid"]
-    except ServeError as e:
-        say(f"cannot serve: {e}")
-        return EXIT_CODES["Error"]
     out = Path(args.out or Path("results") / lt.name).resolve()
-    baseline, baseline_note = _baseline(lt, out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in OUTPUT_FILES:
-        (out / name).unlink(missing_ok=True)
-    for old in out.glob("locust-worker-*.log"):
-        old.unlink()
-    workers = lt.workers
+    try:
+        baseline, baseline_note = _baseline(lt, out)
+        _fresh_output_dir(out)
+    except OSError as e:
+        say(f"loadgate run: cannot write the results to {shown(out)}: {e.strerror or e} "
+            "(--out must be a writable directory)")
+        return EXIT_CODES["Invalid"]
 
-    say(f"loadgate run: {lt.name} -> {lt.target.url} ({_shown(out)}/)")
+    say(f"loadgate run: {lt.name} -> {lt.target.url} ({shown(out)}/)")
     if baseline_note:
         say(baseline_note)
     server = None
-    stop_state = {"signals": 0, "cluster": None}
-    previous = _install_signals(stop_state)
-    try:
+    no_load = None  # why no load was sent, if so
+    with stop_signals() as signals:
         try:
-            if args.serve:
-                host, port = host_port(lt.target.url)
-                server = LocalServer(host, port, out / "server.log")
-                server.start()
-                say(f"serve: model server starting on {server.url} "
-                    f"(log {_shown(server.log_path)})")
-            health = lt.target.url.rstrip("/") + lt.target.health_path
-            say(f"waiting for {health} (up to {lt.target.ready_timeout_s:g}s)")
-            t0 = time.monotonic()
-            wait_for_target(health, lt.target.ready_timeout_s, log=say,
-                            give_up=server.exited if server else None)
-            say(f"target ready after {time.monotonic() - t0:.1f}s")
-        except ServeError as e:
-            return _finish_without_load(lt.name, f"The model server could not start: {e}.", out)
-        except TargetNotReady as e:
-            return _finish_without_load(lt.name, str(e), out)
-        except RunInterrupted as e:
-            say(f"interrupted ({e}) before the load started")
-            return _finish_without_load(
-                lt.name, f"The run was interrupted ({e}) before any load was sent.", out)
+            try:
+                if args.serve:
+                    server = _start_server(lt, out)
+                _wait_for_target(lt, server)
+                cluster = _cluster(lt, locustfile, out)
+            except ServeError as e:
+                no_load = f"The model server could not start: {e}."
+            except TargetNotReady as e:
+                no_load = str(e)
+            except RunInterrupted as e:
+                say(f"interrupted ({e}) before the load started")
+                no_load = f"The run was interrupted ({e}) before any load was sent."
+            if no_load is None:
+                facts = run_loop(lt, cluster, signals)
+        finally:
+            signals.locust_started = True  # from here a signal is counted, not raised
+            _stop_server(server)
+    if no_load is not None:
+        return _finish_without_load(lt.name, no_load, out)
 
-        facts = _run_locust(lt, locustfile, out, workers, stop_state)
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
-        if server is not None:
-            say("serve: stopping the model server")
-            server.stop()
-
-    pct = lt.baseline.max_regression_pct if lt.baseline else None
-    summary = analyze(lt.name, facts["csvPrefix"], lt.thresholds, baseline=baseline,
-                      max_regression_pct=pct, generator=facts.pop("generator"), out_dir=out,
-                      capacity_search=lt.load.mode == "breakpoint")
-    facts.pop("csvPrefix")
-    summary["run"] = {"targetUrl": lt.target.url, "mode": lt.load.mode, **facts}
-    notes = summary.setdefault("notes", [])
-    if facts["interrupted"]:
-        notes.append(f"The run was stopped by a signal after {facts['durationS']:.0f}s; "
-                     "the results cover the load sent until then.")
-    if facts["deadlineHit"]:
-        notes.append("The run passed its time limit and was stopped.")
-    if not notes:
-        summary.pop("notes")
-    write_summary_json(summary, out / "summary.json")
-    (out / "summary.md").write_text(summary_markdown(summary))
-
+    results = read_run(cluster.csv_prefix)
+    summary = summarize(lt, results, facts, baseline=baseline)
+    write_reports(summary, out, results=results)
     say()
     say(format_verdict(summary))
-    for note in notes:
+    for note in summary.get("notes") or []:
         say(f"note: {note}")
-    present = [n for n in OUTPUT_FILES if (out / n).is_file() and n != "loadtest-config.json"]
-    say(f"results: {_shown(out)}/ ({', '.join(present)})")
-    return EXIT_CODES.get(summary["verdict"], EXIT_CODES["Error"])
+    present = [n for n in OUTPUT_FILES if (out / n).is_file() and n != "loadtest.json"]
+    say(f"results: {shown(out)}/ ({', '.join(present)})")
+    return EXIT_CODES[summary["verdict"]]
 
 
 def main(args) -> int:

@@ -28,6 +28,13 @@ def die_with_parent() -> None:
         pass
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the OS picks it), for a child process to bind."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 class ServeError(Exception):
     """The local server cannot be started; str() says why and what to do."""
 
@@ -48,8 +55,8 @@ def host_port(url: str | None) -> tuple[str, int]:
     return ("127.0.0.1" if host == "localhost" else host), port
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Fail with a clear sentence when something already listens on host:port."""
+def check_port_free(host: str, port: int, advice: str = "") -> None:
+    """Fail with a clear sentence (and `advice`) when something already listens on host:port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         # like uvicorn: connections of a previous run in TIME_WAIT do not make the port taken
@@ -58,19 +65,18 @@ def check_port_free(host: str, port: int) -> None:
             s.bind((host, port))
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
-                raise ServeError(
-                    f"port {port} on {host} is already taken by another process, so --serve "
-                    f"cannot start the model server there; stop that process, or pass "
-                    f"--target http://{host}:<free port>, or drop --serve to test what is "
-                    "already listening") from None
+                raise ServeError(f"port {port} on {host} is already taken by another "
+                                 f"process{advice}") from None
             raise ServeError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 class LocalServer:
-    """`python -m uvicorn loadgate.server.app:app` on host:port, output to `log_path`."""
+    """`python -m uvicorn loadgate.server.app:app` on host:port, output to `log_path`;
+    `env` adds server settings (LOADGATE_*) to this process's environment."""
 
-    def __init__(self, host: str, port: int, log_path: Path):
+    def __init__(self, host: str, port: int, log_path: Path, env: dict[str, str] | None = None):
         self.host, self.port, self.log_path = host, port, log_path
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -79,22 +85,42 @@ class LocalServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> None:
-        check_port_free(self.host, self.port)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        check_port_free(self.host, self.port,
+                        ", so --serve cannot start the model server there; stop that process, "
+                        f"or pass --target http://{self.host}:<free port>, or drop --serve to "
+                        "test what is already listening")
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+               **self.extra_env}
         self._log = open(self.log_path, "ab")
         # own session: a Ctrl-C in the terminal reaches the runner only, which stops us in order
         self.proc = subprocess.Popen(
+            # info: the log says when the model was ready, on which backend, with what
+            # batching; no access log (one line per request of the load test)
             [sys.executable, "-m", "uvicorn", "loadgate.server.app:app", "--host", self.host,
-             "--port", str(self.port), "--workers", "1", "--log-level", "warning"],
+             "--port", str(self.port), "--workers", "1", "--log-level", "info",
+             "--no-access-log"],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True, preexec_fn=die_with_parent)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def exited(self) -> str | None:
         """None while running; else a sentence for the ready-wait to give up with."""
         if self.proc is None or self.proc.poll() is None:
             return None
+        last = self.last_log_line()
+        said = f" ({last})" if last else ""
         return (f"the local model server exited with code {self.proc.returncode} before it was "
-                f"ready; see {self.log_path}")
+                f"ready{said}; see {self.log_path}")
+
+    def last_log_line(self) -> str:
+        """The server's last words (the log's last non-empty line), for a one-line reason."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return next((ln.strip() for ln in reversed(lines) if ln.strip()), "")[:300]
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM (the server finishes in-flight requests), wait; kill only if it hangs."""

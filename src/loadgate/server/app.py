@@ -13,9 +13,10 @@ import logging
 import signal
 import time
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -24,7 +25,7 @@ from starlette.responses import Response
 from . import model as model_mod
 from .batcher import Batcher, BatchStats, QueueFull, ShuttingDown
 from .metrics import Metrics, MetricsMiddleware
-from .settings import ServerSettings
+from .settings import ServerSettings, SettingsError, load_settings
 from .validation import InputError, check_content_type, parse_texts, read_body
 
 # a child of uvicorn's logger: under `uvicorn ...app:app` our lines (model loaded, ONNX export)
@@ -103,6 +104,83 @@ def exit_zero_after_drain() -> None:
         captured[:] = [s for s in captured if s != signal.SIGTERM]
 
 
+def server_state(request: Request) -> ServerState:
+    """Dependency: the app's state, built by create_app and filled by the lifespan."""
+    return request.app.state.server
+
+
+State = Annotated[ServerState, Depends(server_state)]
+router = APIRouter()
+
+
+def error(state: ServerState, status: int, err: str, detail: str,
+          headers: dict | None = None) -> Response:
+    state.metrics.rejected.labels(err).inc()
+    return json_response({"error": err, "detail": detail}, status, headers)
+
+
+def not_ready(state: ServerState) -> Response:
+    detail = ("the model failed to load: " + state.load_error if state.load_error
+              else "the model is still loading")
+    return error(state, 503, "not_ready", detail,
+                 {"Retry-After": str(state.settings.retry_after_s)})
+
+
+@router.get("/health")
+async def health(state: State) -> Response:
+    if state.ready:
+        return json_response({"status": "ok"})
+    if state.load_error:  # never ready: say so, so a readiness wait can stop at once
+        return json_response({"status": "failed", "detail": state.load_error}, 503)
+    return json_response({"status": "not_ready"}, 503,
+                         {"Retry-After": str(state.settings.retry_after_s)})
+
+
+@router.get("/health/live")
+async def live(state: State) -> Response:
+    if state.load_error:  # a restart is the only cure; let the liveness probe see it
+        return json_response({"status": "failed", "detail": state.load_error}, 503)
+    return json_response({"status": "alive"})
+
+
+@router.get("/metrics")
+async def prometheus(state: State) -> Response:
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/embed")
+async def embed(request: Request, state: State) -> Response:
+    s = state.settings
+    if not state.ready or state.batcher is None:
+        return not_ready(state)
+    try:
+        check_content_type(request)
+        texts = parse_texts(await read_body(request, s.max_body_bytes), s)
+    except InputError as e:
+        return error(state, e.status, e.error, e.detail)
+    try:
+        vectors = await state.batcher.submit(texts)
+    except QueueFull:
+        return error(state, 503, "overloaded",
+                     f"more than {s.max_queue} texts are waiting; retry later",
+                     {"Retry-After": str(s.retry_after_s)})
+    except ShuttingDown:
+        return error(state, 503, "shutting_down", "the server is shutting down",
+                     {"Retry-After": str(s.retry_after_s), "Connection": "close"})
+    return json_response({"embeddings": vectors, "model": s.label,
+                          "dim": int(vectors.shape[1]), "count": len(texts)})
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    name = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return json_response({"error": name, "detail": str(exc.detail)}, exc.status_code,
+                         getattr(exc, "headers", None))
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+    return json_response({"error": "invalid_request", "detail": exc.errors()}, 422)
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # settings are read when the app is built, so env vars set before import take effect
     @asynccontextmanager
@@ -118,73 +196,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app = FastAPI(title="loadgate model server", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)
     metrics = Metrics()
-    app.state.server = ServerState(settings or ServerSettings(), metrics)
+    app.state.server = ServerState(settings or load_settings(), metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-
-    def error(status: int, err: str, detail: str, headers: dict | None = None) -> Response:
-        metrics.rejected.labels(err).inc()
-        return json_response({"error": err, "detail": detail}, status, headers)
-
-    def not_ready(state: ServerState) -> Response:
-        detail = ("the model failed to load: " + state.load_error if state.load_error
-                  else "the model is still loading")
-        return error(503, "not_ready", detail, {"Retry-After": str(state.settings.retry_after_s)})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        name = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return json_response({"error": name, "detail": str(exc.detail)}, exc.status_code,
-                             getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return json_response({"error": "invalid_request", "detail": exc.errors()}, 422)
-
-    @app.get("/health")
-    async def health(request: Request) -> Response:
-        state: ServerState = request.app.state.server
-        if state.ready:
-            return json_response({"status": "ok"})
-        body = {"status": "not_ready"}
-        if state.load_error:
-            body["detail"] = state.load_error
-        return json_response(body, 503, {"Retry-After": str(state.settings.retry_after_s)})
-
-    @app.get("/health/live")
-    async def live(request: Request) -> Response:
-        state: ServerState = request.app.state.server
-        if state.load_error:  # a restart is the only cure; let the liveness probe see it
-            return json_response({"status": "failed", "detail": state.load_error}, 503)
-        return json_response({"status": "alive"})
-
-    @app.get("/metrics")
-    async def prometheus(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    @app.post("/embed")
-    async def embed(request: Request) -> Response:
-        state: ServerState = request.app.state.server
-        s = state.settings
-        if not state.ready or state.batcher is None:
-            return not_ready(state)
-        try:
-            check_content_type(request)
-            texts = parse_texts(await read_body(request, s.max_body_bytes), s)
-        except InputError as e:
-            return error(e.status, e.error, e.detail)
-        try:
-            vectors = await state.batcher.submit(texts)
-        except QueueFull:
-            return error(503, "overloaded",
-                         f"more than {s.max_queue} texts are waiting; retry later",
-                         {"Retry-After": str(s.retry_after_s)})
-        except ShuttingDown:
-            return error(503, "shutting_down", "the server is shutting down",
-                         {"Retry-After": str(s.retry_after_s), "Connection": "close"})
-        return json_response({"embeddings": vectors, "model": s.label,
-                              "dim": int(vectors.shape[1]), "count": len(texts)})
-
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.include_router(router)
     return app
 
 
-app = create_app()
+try:
+    app = create_app()
+except SettingsError as e:  # `uvicorn loadgate.server.app:app` with a bad LOADGATE_* variable
+    raise SystemExit(f"loadgate server: invalid settings:\n{e}") from None

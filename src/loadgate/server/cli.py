@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from loadgate.exit_codes import EXIT_CODES
 
 
 def build_settings(args: argparse.Namespace):
-    from .settings import ServerSettings
+    from .settings import load_settings
 
     overrides = {
         "backend": args.backend,
@@ -15,18 +18,26 @@ def build_settings(args: argparse.Namespace):
         "max_batch_wait_ms": args.max_batch_wait_ms,
     }
     # flags given on the command line win; the rest comes from env vars / defaults
-    return ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def main(args: argparse.Namespace) -> int:
     import uvicorn
-    from pydantic import ValidationError
+
+    from loadgate.runner.serve import ServeError, check_port_free
+
+    from .settings import SettingsError
 
     try:
         settings = build_settings(args)
-    except ValidationError as e:
-        print(f"loadgate serve: invalid settings:\n{e}")
-        return 2
+        # like a failed bind, but before the model starts loading
+        check_port_free(args.host, args.port, "; stop it, or pass another --port")
+    except SettingsError as e:
+        print(f"loadgate serve: invalid settings:\n{e}", file=sys.stderr)
+        return EXIT_CODES["Error"]
+    except ServeError as e:
+        print(f"loadgate serve: {e}", file=sys.stderr)
+        return EXIT_CODES["Error"]
     from .app import create_app
 
     # one worker: a second process would load a second model onto the same cores

@@ -20,11 +20,14 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .settings import ServerSettings
+from loadgate.exit_codes import EXIT_CODES
+
+from .settings import ServerSettings, SettingsError, load_settings
 
 log = logging.getLogger("uvicorn.error.loadgate")
 
@@ -32,6 +35,18 @@ log = logging.getLogger("uvicorn.error.loadgate")
 EXPORT_VERSION = 1
 ONNX_FILES = {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model_int8.onnx"}
 MANIFEST = "loadgate-export.json"
+
+
+class _NoExportAdvice(logging.Filter):
+    """sentence-transformers advises `model.save_pretrained(<model dir>)` after an ONNX
+    export: for the bundled model that directory is in site-packages. loadgate keeps its
+    exports in LOADGATE_ONNX_CACHE_DIR itself, so the advice is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "avoid having to export it again" not in record.getMessage()
+
+
+logging.getLogger("sentence_transformers.backend.utils").addFilter(_NoExportAdvice())
 
 
 def cache_key(model_name: str) -> str:
@@ -163,19 +178,17 @@ def export(settings: ServerSettings) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     """`loadgate export`: make the export now (image build, make install) so no start pays."""
-    from pydantic import ValidationError
-
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     overrides = {"model_name": args.model, "onnx_cache_dir": args.cache_dir}
     try:
-        settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as e:
-        print(f"loadgate export: invalid settings:\n{e}")
-        return 2
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as e:
+        print(f"loadgate export: invalid settings:\n{e}", file=sys.stderr)
+        return EXIT_CODES["Error"]
     try:
         path = export(settings)
     except Exception as e:  # noqa: BLE001 - one sentence and a non-zero exit, not a traceback
-        print(f"loadgate export: {settings.model_name}: {type(e).__name__}: {e}")
-        return 1
+        print(f"loadgate export: {settings.model_name}: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_CODES["Error"]
     print(path)
     return 0

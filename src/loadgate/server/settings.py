@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -81,3 +81,29 @@ class ServerSettings(BaseSettings):
         if self.model_name == bundled_model_path():
             return BUNDLED_MODEL_LABEL
         return self.model_name.rstrip("/")
+
+
+class SettingsError(ValueError):
+    """Invalid server settings; str() has one line per field."""
+
+
+def settings_problems(error: ValidationError) -> str:
+    """pydantic's multi-line dump (with a documentation URL) as one line per field:
+    `max_queue (LOADGATE_MAX_QUEUE): Input should be a valid integer, ..., not 'zero'`."""
+    lines = []
+    for err in error.errors():
+        field = ".".join(str(part) for part in err.get("loc") or ()) or "settings"
+        where = f"{field} (LOADGATE_{field.upper()})" if field in ServerSettings.model_fields \
+            else field
+        shown = f", not {err['input']!r}" if "input" in err and err.get("type") != "missing" \
+            else ""
+        lines.append(f"{where}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides) -> ServerSettings:
+    """ServerSettings from LOADGATE_* env with `overrides` over it; SettingsError if invalid."""
+    try:
+        return ServerSettings(**overrides)
+    except ValidationError as e:
+        raise SettingsError(settings_problems(e)) from None

@@ -1,10 +1,15 @@
-"""The LoadTest document: parser/validator, durations, and the config the load generator reads."""
+"""The LoadTest document: model, parser/validator, durations, manifests and the runtime form.
 
-from loadgate.spec.config import CONFIG_ENV, to_config
+Standard library only (YAML is imported lazily by `load_file`): every Locust process, the
+collector and the operator import this.
+"""
+
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
+from loadgate.spec.manifest import capped, document, manifest, override
 from loadgate.spec.model import (
     API_VERSION,
     KIND,
+    THRESHOLD_KEYS,
     Baseline,
     Breakpoint,
     Load,
@@ -13,13 +18,24 @@ from loadgate.spec.model import (
     Scenario,
     Stage,
     Target,
+    ThresholdKey,
     Thresholds,
     Timeouts,
 )
-from loadgate.spec.parser import SpecError, load_file, parse
+from loadgate.spec.parser import SpecError, load_file, parse, parse_thresholds
+from loadgate.spec.runtime import (
+    CONFIG_ENV,
+    RUNTIME_FILE,
+    read_runtime,
+    runtime_json,
+    write_runtime,
+)
 
 __all__ = [
-    "API_VERSION", "CONFIG_ENV", "KIND", "Baseline", "Breakpoint", "DurationError", "Load",
-    "LoadTest", "LocustfileRef", "Scenario", "SpecError", "Stage", "Target", "Thresholds",
-    "Timeouts", "format_duration", "load_file", "parse", "parse_duration", "to_config",
+    "API_VERSION", "CONFIG_ENV", "KIND", "RUNTIME_FILE", "THRESHOLD_KEYS", "Baseline",
+    "Breakpoint", "DurationError", "Load", "LoadTest", "LocustfileRef", "Scenario", "SpecError",
+    "Stage", "Target", "ThresholdKey", "Thresholds", "Timeouts", "capped", "document",
+    "format_duration",
+    "load_file", "manifest", "override", "parse", "parse_duration", "parse_thresholds",
+    "read_runtime", "runtime_json", "write_runtime",
 ]

@@ -81,6 +81,12 @@ class Load:
         return int(self.users or 0)
 
     @property
+    def capacity_search(self) -> bool:
+        """A load that pushes past the SLO on purpose to find the capacity: its gate is the
+        capacity found (breakingPoint.rps >= minRps), not whole-run thresholds."""
+        return self.mode == "breakpoint"
+
+    @property
     def duration_s(self) -> float:
         """The planned total (a breakpoint run may stop earlier)."""
         if self.stages is not None:
@@ -115,14 +121,39 @@ class LocustfileRef:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """spec.thresholds (all optional): p95Ms, p99Ms, maxErrorRate (0..1), minRps, and
-    `endpoints` keyed by Locust request name with the same four fields."""
+    """spec.thresholds (all optional): one field per THRESHOLD_KEYS row, and `endpoints` keyed
+    by Locust request name with the same fields."""
 
     p95_ms: float | None = None
     p99_ms: float | None = None
     max_error_rate: float | None = None
     min_rps: float | None = None
     endpoints: dict[str, Thresholds] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ThresholdKey:
+    """One key of spec.thresholds: how it is written, which Thresholds field holds it, which
+    measured figure of summary.json it limits and which way, and the values it may take."""
+
+    key: str                 # as written in the manifest and in `thresholds` rows: "p95Ms"
+    field: str               # the Thresholds attribute: "p95_ms"
+    metric: str              # the summary / endpoint figure it limits: "p95Ms"
+    kind: str                # "max": observed <= limit passes; "min": observed >= limit
+    help: str
+    positive: bool = False   # must be > 0
+    maximum: float | None = None
+
+
+# The one table of threshold keys: the parser validates by it, the gate makes its rows from it
+# and `loadgate gate` its flags. A new key is a row here plus a Thresholds field (and the CRD).
+THRESHOLD_KEYS = (
+    ThresholdKey("p95Ms", "p95_ms", "p95Ms", "max", "95th percentile latency, ms", positive=True),
+    ThresholdKey("p99Ms", "p99_ms", "p99Ms", "max", "99th percentile latency, ms", positive=True),
+    ThresholdKey("maxErrorRate", "max_error_rate", "errorRate", "max",
+                 "failed share of requests, a fraction (0.01 = one in a hundred)", maximum=1.0),
+    ThresholdKey("minRps", "min_rps", "rps", "min", "throughput, requests per second"),
+)
 
 
 @dataclass(frozen=True)

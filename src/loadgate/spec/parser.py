@@ -16,6 +16,7 @@ from loadgate.spec.durations import DurationError, parse_duration
 from loadgate.spec.model import (
     API_VERSION,
     KIND,
+    THRESHOLD_KEYS,
     Baseline,
     Breakpoint,
     Load,
@@ -151,10 +152,11 @@ def parse(doc: dict) -> LoadTest:
     for key in doc:
         if key not in {"apiVersion", "kind", "metadata", "spec", "status"}:
             r.error(str(key), "unknown field (allowed: apiVersion, kind, metadata, spec, status)")
-    if doc.get("apiVersion") != API_VERSION:
-        r.error("apiVersion", f"must be {API_VERSION!r}, not {doc.get('apiVersion')!r}")
-    if doc.get("kind") != KIND:
-        r.error("kind", f"must be {KIND!r}, not {doc.get('kind')!r}")
+    for key, want in (("apiVersion", API_VERSION), ("kind", KIND)):
+        if key not in doc:
+            r.error(key, f"is required (must be {want!r})")
+        elif doc[key] != want:
+            r.error(key, f"must be {want!r}, not {doc[key]!r}")
     name, namespace = None, "default"
     meta = r.mapping(doc.get("metadata"), "metadata")
     if meta is not None:
@@ -173,14 +175,16 @@ def parse(doc: dict) -> LoadTest:
 
     target = _target(r, spec)
     load = _load(r, spec)
-    workers = r.integer(spec, "workers", "spec", minimum=1, maximum=MAX_WORKERS, default=1)
+    workers = r.integer(spec, "workers", "spec", minimum=1, maximum=MAX_WORKERS,
+                        default=LoadTest.workers)
     scenario = _scenario(r, spec)
     locustfile = _locustfile(r, spec)
     thresholds = (_thresholds(r, spec["thresholds"], "spec.thresholds", nested=True)
                   if "thresholds" in spec else Thresholds())
     baseline = _baseline(r, spec)
     timeouts = _timeouts(r, spec)
-    ttl = r.integer(spec, "ttlSecondsAfterFinished", "spec", minimum=0, default=86400)
+    ttl = r.integer(spec, "ttlSecondsAfterFinished", "spec", minimum=0,
+                    default=LoadTest.ttl_seconds_after_finished)
     if r.errors:
         raise SpecError(r.errors)
     return LoadTest(name=name, namespace=namespace, target=target, load=load, workers=workers,
@@ -199,10 +203,11 @@ def _target(r: _Reader, spec: dict) -> Target | None:
     url = r.string(t, "url", "spec.target", max_len=2048)
     if url is not None and not _URL.match(url):
         r.error("spec.target.url", f"must be an http(s) URL like http://model-server:8000, not {url!r}")
-    health = r.string(t, "healthPath", "spec.target", default="/health")
+    health = r.string(t, "healthPath", "spec.target", default=Target.health_path)
     if health is not None and not health.startswith("/"):
         r.error("spec.target.healthPath", f"must start with '/', not {health!r}")
-    ready = r.duration(t, "readyTimeout", "spec.target", positive=False, default=300.0)
+    ready = r.duration(t, "readyTimeout", "spec.target", positive=False,
+                       default=Target.ready_timeout_s)
     return Target(url=url, health_path=health, ready_timeout_s=ready)
 
 
@@ -215,7 +220,7 @@ def _load(r: _Reader, spec: dict) -> Load | None:
                   {"users", "spawnRate", "runTime", "stages", "breakpoint", "stopTimeout"})
     if d is None:
         return None
-    stop = r.duration(d, "stopTimeout", path, positive=False, default=10.0)
+    stop = r.duration(d, "stopTimeout", path, positive=False, default=Load.stop_timeout_s)
     modes = [k for k in ("users", "stages", "breakpoint") if k in d]
     if len(modes) != 1:
         found = f"found {' and '.join(modes)}" if modes else "found none"
@@ -311,8 +316,8 @@ def _scenario(r: _Reader, spec: dict) -> Scenario:
             if all(isinstance(x, int) for x in weights.values()) and sum(weights.values()) == 0:
                 r.error(f"{path}.weights", "at least one weight must be > 0")
     return Scenario(weights=weights,
-                    single_texts=_range_pair(r, s, "singleTexts", path, (1, 2)),
-                    batch_texts=_range_pair(r, s, "batchTexts", path, (8, 16)))
+                    single_texts=_range_pair(r, s, "singleTexts", path, Scenario.single_texts),
+                    batch_texts=_range_pair(r, s, "batchTexts", path, Scenario.batch_texts))
 
 
 def _locustfile(r: _Reader, spec: dict) -> LocustfileRef | None:
@@ -334,7 +339,7 @@ def _locustfile(r: _Reader, spec: dict) -> LocustfileRef | None:
 
 
 def _thresholds(r: _Reader, value, path: str, *, nested: bool) -> Thresholds:
-    allowed = {"p95Ms", "p99Ms", "maxErrorRate", "minRps"} | ({"endpoints"} if nested else set())
+    allowed = {k.key for k in THRESHOLD_KEYS} | ({"endpoints"} if nested else set())
     d = r.mapping(value, path, allowed)
     if d is None:
         return Thresholds()
@@ -343,12 +348,21 @@ def _thresholds(r: _Reader, value, path: str, *, nested: bool) -> Thresholds:
         eps = r.mapping(d["endpoints"], f"{path}.endpoints")
         for name, sub in (eps or {}).items():
             endpoints[str(name)] = _thresholds(r, sub, f"{path}.endpoints[{name!r}]", nested=False)
-    return Thresholds(
-        p95_ms=r.number(d, "p95Ms", path, positive=True, default=None),
-        p99_ms=r.number(d, "p99Ms", path, positive=True, default=None),
-        max_error_rate=r.number(d, "maxErrorRate", path, minimum=0, maximum=1, default=None),
-        min_rps=r.number(d, "minRps", path, minimum=0, default=None),
-        endpoints=endpoints)
+    limits = {k.field: r.number(d, k.key, path, positive=k.positive,
+                                minimum=None if k.positive else 0, maximum=k.maximum,
+                                default=None)
+              for k in THRESHOLD_KEYS}
+    return Thresholds(**limits, endpoints=endpoints)
+
+
+def parse_thresholds(value, path: str = "thresholds") -> Thresholds:
+    """A bare `spec.thresholds` mapping (as `loadgate gate --thresholds` takes it), validated
+    by the same rules as inside a LoadTest; SpecError lists every problem."""
+    r = _Reader()
+    thresholds = _thresholds(r, {} if value is None else value, path, nested=True)
+    if r.errors:
+        raise SpecError(r.errors)
+    return thresholds
 
 
 def _baseline(r: _Reader, spec: dict) -> Baseline | None:
@@ -360,7 +374,7 @@ def _baseline(r: _Reader, spec: dict) -> Baseline | None:
         return None
     return Baseline(load_test_ref=r.string(d, "loadTestRef", path),
                     max_regression_pct=r.number(d, "maxRegressionPct", path, minimum=0,
-                                                default=10.0))
+                                                default=Baseline.max_regression_pct))
 
 
 def _timeouts(r: _Reader, spec: dict) -> Timeouts:
@@ -370,8 +384,9 @@ def _timeouts(r: _Reader, spec: dict) -> Timeouts:
     d = r.mapping(spec["timeouts"], path, {"workersConnect", "deadline"})
     if d is None:
         return Timeouts()
-    return Timeouts(workers_connect_s=r.duration(d, "workersConnect", path, default=120.0),
-                    deadline_s=r.duration(d, "deadline", path, default=1800.0))
+    return Timeouts(workers_connect_s=r.duration(d, "workersConnect", path,
+                                                 default=Timeouts.workers_connect_s),
+                    deadline_s=r.duration(d, "deadline", path, default=Timeouts.deadline_s))
 
 
 def load_file(path) -> LoadTest:

@@ -1,0 +1,65 @@
+"""LoadTest manifests as dicts: the document around a spec, a parsed LoadTest's own, and a
+LoadTest with some fields changed (command-line overrides) or its plan cut short, validated
+like a file."""
+
+from __future__ import annotations
+
+import copy
+
+from loadgate.spec.durations import format_duration
+from loadgate.spec.model import API_VERSION, KIND, LoadTest
+from loadgate.spec.parser import parse
+
+
+def document(name: str, spec: dict, *, namespace: str | None = None) -> dict:
+    """A LoadTest manifest (apiVersion/kind/metadata/spec) around a spec mapping."""
+    metadata = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata,
+            "spec": copy.deepcopy(spec)}
+
+
+def manifest(lt: LoadTest) -> dict:
+    """The manifest that parses back into `lt` (its spec exactly as written)."""
+    return document(lt.name, lt.raw_spec, namespace=lt.namespace)
+
+
+def override(lt: LoadTest, changes: dict[str, object]) -> LoadTest:
+    """`lt` with spec fields replaced, by dotted path under spec ("target.url", "workers",
+    "load.users": 20), parsed again: a bad value is a SpecError naming its field, as in a file."""
+    spec = copy.deepcopy(lt.raw_spec)
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        node = spec
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[last] = value
+    return parse(document(lt.name, spec, namespace=lt.namespace))
+
+
+def capped(lt: LoadTest, seconds: float) -> LoadTest:
+    """`lt` with its load plan cut at `seconds` (`--run-time` on a shaped load): a users load
+    runs that long; stages end at that point (the stage crossing it is shortened); a
+    breakpoint keeps the steps that fit (at least one, shortened if one step is longer)."""
+    load = lt.load
+    if load.mode == "constant":
+        return override(lt, {"load.runTime": format_duration(seconds)})
+    if load.mode == "stages":
+        raw, kept, elapsed = lt.raw_spec["load"]["stages"], [], 0.0
+        for stage, written in zip(load.stages, raw, strict=True):
+            if elapsed >= seconds:
+                break
+            cut = min(stage.duration_s, seconds - elapsed)
+            kept.append({**written, "duration": format_duration(cut)}
+                        if cut < stage.duration_s else written)
+            elapsed += cut
+        return override(lt, {"load.stages": kept})
+    bp = load.breakpoint
+    if seconds < bp.step_duration_s:
+        return override(lt, {"load.breakpoint.stepDuration": format_duration(seconds),
+                             "load.breakpoint.maxUsers": bp.start_users})
+    steps = min(bp.steps, int(seconds // bp.step_duration_s))
+    return override(lt, {"load.breakpoint.maxUsers": bp.users_at_step(steps - 1)})
