@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import stat
 import subprocess
@@ -66,6 +67,20 @@ def test_loadgate_export_makes_fp32_and_int8_once(tmp_path, default_export):
     assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == str(made)
     assert "exporting" not in again.stdout + again.stderr
     assert time.monotonic() - t0 < 60
+
+
+def test_loadgate_export_errors_are_one_line_and_exit_2(tmp_path):
+    cmd = [sys.executable, "-m", "loadgate.cli", "export", "--cache-dir", str(tmp_path)]
+    bad = subprocess.run(cmd, env={**os.environ, "LOADGATE_MAX_QUEUE": "zero"}, cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == "", bad.stdout + bad.stderr
+    assert bad.stderr.splitlines()[1].startswith("max_queue (LOADGATE_MAX_QUEUE): ")
+    missing = subprocess.run([*cmd, "--model", str(tmp_path / "no-model")], cwd=REPO,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and missing.stdout == "", missing.stdout + missing.stderr
+    assert missing.stderr.splitlines()[-1].startswith(
+        f"loadgate export: {tmp_path / 'no-model'}: ")
+    assert "Traceback" not in missing.stderr and not list(tmp_path.glob(".export-*"))
 
 
 def test_a_start_without_an_export_makes_it_and_says_so(tmp_path, default_export, caplog):
