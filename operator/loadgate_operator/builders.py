@@ -12,15 +12,17 @@ Owner references are added by the handler (kopf.adopt), not here.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
 from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
-from loadgate.loadgen.command import master_args, worker_args
+from loadgate.loadgen.command import master_args, run_time_cap_s, worker_args
 from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json
 from loadgate.urls import join
 from loadgate_operator import names
 from loadgate_operator.settings import OperatorSettings
+from loadgate_operator.status import COLLECTOR_BUDGET_S
 
 CONFIG_DIR = "/config"
 USER_LOCUSTFILE_DIR = "/locustfile"
@@ -30,6 +32,7 @@ HTML_REPORT = f"{RESULTS_DIR}/report.html"
 MASTER_PORT = 5557
 RUNNER_UID = 10001
 TERMINATION_LOG = "/dev/termination-log"
+JOB_EXIT_GRACE_S = 60.0  # after Locust's last possible second: its exit and report writing
 
 POD_SECURITY = {
     "runAsNonRoot": True,
@@ -49,13 +52,25 @@ CONTAINER_SECURITY = {
 RESOURCES = {
     "master": {"requests": {"cpu": "200m", "memory": "256Mi"},
                "limits": {"cpu": "1", "memory": "512Mi"}},
-    "workers": {"requests": {"cpu": "500m", "memory": "256Mi"},
+    # requests = limits: a worker throttled below its limit on a busy node would read as a
+    # healthy generator (the Invalid guard), so each gets its core for sure (Guaranteed QoS)
+    "workers": {"requests": {"cpu": "1", "memory": "512Mi"},
                 "limits": {"cpu": "1", "memory": "512Mi"}},
     "collector": {"requests": {"cpu": "100m", "memory": "256Mi"},
                   "limits": {"cpu": "1", "memory": "1Gi"}},
     "wait": {"requests": {"cpu": "10m", "memory": "64Mi"},
              "limits": {"cpu": "200m", "memory": "128Mi"}},
 }
+# a pod evicted or preempted fails its Job with reason PodFailurePolicy naming DisruptionTarget
+# (status: Disrupted), not a bare BackoffLimitExceeded
+POD_FAILURE_POLICY = {"rules": [{"action": "FailJob", "onPodConditions": [
+    {"type": "DisruptionTarget", "status": "True"}]}]}
+# settings.disable_mesh_sidecars: Istio (label) and Linkerd (annotation) inject no proxy
+MESH_LABELS = {"sidecar.istio.io/inject": "false"}
+MESH_ANNOTATIONS = {"linkerd.io/inject": "disabled"}
+# settings.prevent_eviction: the cluster autoscaler and Karpenter leave a running test alone
+NO_EVICTION_ANNOTATIONS = {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+                           "karpenter.sh/do-not-disrupt": "true"}
 ENV = [
     {"name": CONFIG_ENV, "value": f"{CONFIG_DIR}/{RUNTIME_FILE}"},
     {"name": "HOME", "value": "/tmp"},
@@ -167,15 +182,69 @@ def _container(name: str, settings: OperatorSettings, command: list[str], *, mou
     return c
 
 
-def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1) -> dict:
+def run_job_deadline_s(lt) -> int:
+    """activeDeadlineSeconds of the master and worker Jobs. Locust stops by itself within the
+    target's readyTimeout (the init step) + workersConnect (--expect-workers-max-wait) + its
+    run-time cap + stopTimeout; the Job deadline comes after that, so it never SIGTERMs Locust
+    in the middle of its plan. The run's own deadline is enforced by the operator, with a
+    reason, and is never later than this."""
+    locust = (lt.target.ready_timeout_s + lt.timeouts.workers_connect_s + run_time_cap_s(lt)
+              + lt.load.stop_timeout_s)
+    return math.ceil(max(locust, lt.timeouts.deadline_s) + JOB_EXIT_GRACE_S)
+
+
+def resources(settings: OperatorSettings, component: str) -> dict:
+    """A component's requests/limits: the operator setting's, else the default."""
+    return copy.deepcopy(settings.resources.get(component) or RESOURCES[component])
+
+
+def pod_metadata(lt, component: str, settings: OperatorSettings) -> dict:
+    """Labels and annotations of a Job's pods: the mesh and eviction opt-outs, the configured
+    extra ones, and ours (which win: the Service and the operator select by them)."""
+    labels = dict(MESH_LABELS) if settings.disable_mesh_sidecars else {}
+    labels.update(settings.pod_labels)
+    labels.update(names.labels(lt.name, component))
+    annotations = {}
+    if settings.disable_mesh_sidecars:
+        annotations.update(MESH_ANNOTATIONS)
+    if settings.prevent_eviction:
+        annotations.update(NO_EVICTION_ANNOTATIONS)
+    annotations.update(settings.pod_annotations)
+    meta = {"labels": labels}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def scheduling(settings: OperatorSettings) -> dict:
+    """What the cluster needs of every pod, as configured: pull secrets, service account,
+    node selection, tolerations, affinity (only the fields that are set)."""
+    spec: dict = {}
+    if settings.service_account_name:
+        spec["serviceAccountName"] = settings.service_account_name
+    if settings.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in settings.image_pull_secrets]
+    if settings.node_selector:
+        spec["nodeSelector"] = dict(settings.node_selector)
+    if settings.tolerations:
+        spec["tolerations"] = copy.deepcopy(settings.tolerations)
+    if settings.affinity:
+        spec["affinity"] = copy.deepcopy(settings.affinity)
+    return spec
+
+
+def _job(lt, settings: OperatorSettings, name: str, component: str, pod_spec: dict, *,
+         parallelism: int = 1, deadline_s: float | None = None) -> dict:
     spec = {
         "backoffLimit": 0,
+        "podFailurePolicy": POD_FAILURE_POLICY,
         "parallelism": parallelism,
         "completions": parallelism,
-        "ttlSecondsAfterFinished": lt.ttl_seconds_after_finished,
-        "activeDeadlineSeconds": max(1, math.ceil(lt.timeouts.deadline_s)),
+        # no ttlSecondsAfterFinished: it is set once the run has its verdict (a Job deleted
+        # before its outcome is read would lose it)
+        "activeDeadlineSeconds": math.ceil(deadline_s or run_job_deadline_s(lt)),
         "template": {
-            "metadata": {"labels": names.labels(lt.name, component)},
+            "metadata": pod_metadata(lt, component, settings),
             "spec": {
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
@@ -185,6 +254,7 @@ def _job(lt, name: str, component: str, pod_spec: dict, *, parallelism: int = 1)
                 # one, so deleting the run would wait out the whole grace period
                 "shareProcessNamespace": True,
                 "securityContext": POD_SECURITY,
+                **scheduling(settings),
                 **pod_spec,
             },
         },
@@ -205,12 +275,12 @@ def build_master_job(lt, settings: OperatorSettings) -> dict:
         "wait-for-target", settings,
         ["python", "-m", "loadgate.runner.ready", health_url(lt),
          "--timeout", str(math.ceil(lt.target.ready_timeout_s))],
-        mounts=[{"name": "tmp", "mountPath": "/tmp"}], resources=RESOURCES["wait"])
+        mounts=[{"name": "tmp", "mountPath": "/tmp"}], resources=resources(settings, "wait"))
     master = _container("master", settings, ["locust", *args],
                         mounts=_mounts(lt, settings, results=True),
-                        resources=RESOURCES["master"],
+                        resources=resources(settings, "master"),
                         ports=[{"name": "locust", "containerPort": MASTER_PORT}])
-    return _job(lt, names.master(lt.name), "master", {
+    return _job(lt, settings, names.master(lt.name), "master", {
         "initContainers": [wait], "containers": [master],
         "volumes": _volumes(lt, settings, results=True)})
 
@@ -220,8 +290,8 @@ def build_worker_job(lt, settings: OperatorSettings) -> dict:
                        master_port=MASTER_PORT, loadgen_dir=CONFIG_DIR)
     worker = _container("worker", settings, ["locust", *args],
                         mounts=_mounts(lt, settings, results=False),
-                        resources=RESOURCES["workers"])
-    return _job(lt, names.workers(lt.name), "workers", {
+                        resources=resources(settings, "workers"))
+    return _job(lt, settings, names.workers(lt.name), "workers", {
         "containers": [worker], "volumes": _volumes(lt, settings, results=False)},
         parallelism=lt.workers)
 
@@ -233,17 +303,19 @@ def build_collector_job(lt, settings: OperatorSettings, *, with_baseline: bool =
         cmd += ["--baseline", f"{CONFIG_DIR}/baseline.json"]
     collector = _container("collector", settings, cmd,
                            mounts=_mounts(lt, settings, results=True),
-                           resources=RESOURCES["collector"])
-    return _job(lt, names.collector(lt.name), "collector", {
-        "containers": [collector], "volumes": _volumes(lt, settings, results=True)})
+                           resources=resources(settings, "collector"))
+    return _job(lt, settings, names.collector(lt.name), "collector", {
+        "containers": [collector], "volumes": _volumes(lt, settings, results=True)},
+        deadline_s=COLLECTOR_BUDGET_S)
 
 
 def build_children(lt, settings: OperatorSettings, *, baseline: dict | None = None) -> list[dict]:
-    """Everything created when a run starts, in creation order (the collector comes later)."""
+    """Everything created when a run starts, in creation order. The worker Job comes once the
+    master runs (workers give up on a master that is not there after a few minutes), the
+    collector once the load finished."""
     children = [build_configmap(lt, baseline=baseline)]
     pvc = build_results_pvc(lt, settings)
     if pvc is not None:
         children.append(pvc)
-    children += [build_master_service(lt), build_master_job(lt, settings),
-                 build_worker_job(lt, settings)]
+    children += [build_master_service(lt), build_master_job(lt, settings)]
     return children

@@ -10,19 +10,26 @@ from kubernetes.client.rest import ApiException
 
 from loadgate.gate.summary import baseline_problem
 from loadgate.spec import RUNTIME_FILE, SpecError, document, parse
-from loadgate_operator import builders, kube, names, status
+from loadgate_operator import builders, kube, names, ownership, pod_start, prune, status
 from loadgate_operator.settings import OperatorSettings, settings_or_exit
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 ACTIVE_PHASES = (status.WAITING, status.RUNNING, status.COLLECTING)
 # read once, when the handlers are registered: the timer's interval is fixed there
 SETTINGS = settings_or_exit()
+# how long a new run waits for an earlier run's children (same names) to be garbage-collected
+STALE_CHILDREN_WAIT_S = 300
+# a missing locustfile ConfigMap is looked for once more after this, then the run fails
+LOCUSTFILE_RETRY_S = 5
 
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger, **_) -> None:
     """All kopf and operator settings in one place."""
     settings.peering.standalone = True            # one replica; no KopfPeering CRD needed
+    # no watching of CRDs or namespaces: the CRD ships with the chart, and the namespaces are
+    # the ones the operator was started with (a namespaced install cannot list namespaces)
+    settings.scanning.disabled = True
     settings.posting.enabled = True               # Events on the LoadTest
     settings.posting.level = 20                   # INFO and above
     # progress and the diff base go to annotations: .status holds only declared fields
@@ -71,6 +78,22 @@ async def _baseline(lt, namespace: str) -> tuple[dict | None, str]:
     return (None, f"the baseline LoadTest {ref!r} {problem}") if problem else (doc, "")
 
 
+async def _locustfile_problem(lt) -> str:
+    """Why the user's locustfile ConfigMap cannot be mounted ("" when it can, or none is used):
+    a pod mounting a missing ConfigMap would wait in ContainerCreating for ever."""
+    if lt.locustfile is None:
+        return ""
+    ref = lt.locustfile
+    cm = await asyncio.to_thread(kube.get, "v1", "ConfigMap", lt.namespace, ref.config_map_name)
+    if cm is None:
+        return (f"the locustfile ConfigMap {ref.config_map_name!r} (spec.locustfile.configMapRef) "
+                f"does not exist in namespace {lt.namespace!r}")
+    if ref.key not in (cm.get("data") or {}):
+        return (f"the locustfile ConfigMap {ref.config_map_name!r} has no key {ref.key!r} "
+                f"(keys: {', '.join(sorted(cm.get('data') or {})) or 'none'})")
+    return ""
+
+
 class ChildRejected(Exception):
     """The API server refused a child for good (invalid object, forbidden): no retry helps."""
 
@@ -82,24 +105,71 @@ def _api_message(e: ApiException) -> str:
         return str(e.reason)
 
 
-async def _create_all(children: list[dict], body, logger) -> None:
-    """Create each child (an existing one is fine); retry on transient errors only."""
+async def _create_all(children: list[dict], body, logger) -> list[str]:
+    """Create each child; one of this run's already there is fine. Returns why some must wait
+    (an earlier run's child of the same name is being deleted); ChildRejected when the API
+    server refuses for good or a foreign object holds the name. Transient errors retry."""
+    uid = body["metadata"]["uid"]
+    waits = []
     for child in children:
         kopf.adopt(child, owner=body)
         what = f"{child['kind']} {child['metadata']['name']}"
         try:
-            _, created = await asyncio.to_thread(kube.create, child)
+            existing, created = await asyncio.to_thread(kube.create, child)
         except ApiException as e:
             if e.status in (400, 403, 404, 422):
                 raise ChildRejected(f"the API server rejected {what}: {e.status} "
                                     f"{_api_message(e)}") from e
             raise kopf.TemporaryError(f"creating {what}: {e.status} {e.reason}", delay=5) from e
-        logger.info("%s %s", what, "created" if created else "already exists")
+        if created:
+            logger.info("%s created", what)
+            continue
+        if existing is None:
+            waits.append(f"{what} was deleted while being created; retrying")
+            continue
+        clash = ownership.conflict(existing, uid, names.KIND)
+        if clash is None:
+            logger.info("%s already exists (this run's)", what)
+        elif clash[0] == "foreign":
+            raise ChildRejected(clash[1])
+        else:
+            waits.append(clash[1])
+    return waits
+
+
+def _prune(body, keep: int, logger) -> None:
+    """This LoadTest just finished: delete its namespace's finished LoadTests beyond the
+    newest `keep` (with their children, through the garbage collector)."""
+    ns, uid = body["metadata"]["namespace"], body["metadata"]["uid"]
+    try:
+        items = kube.list_(names.API_VERSION, names.KIND, ns)
+        for lt in items:  # this one's terminal status is not written yet
+            if (lt.get("metadata") or {}).get("uid") == uid:
+                lt["status"] = {**(lt.get("status") or {}), "phase": status.FAILED,
+                                "completionTime": status.iso(status.now_utc())}
+        for name in prune.to_prune(items, keep):
+            if kube.delete(names.API_VERSION, names.KIND, ns, name):
+                logger.info("deleted the finished LoadTest %s/%s (keeping the newest %d)",
+                            ns, name, keep)
+    except Exception as e:  # best effort: the next finished run tries again
+        logger.warning("could not prune finished LoadTests in %s: %s", ns, e)
+
+
+async def _pruned_when_finished(body, patch, memo: kopf.Memo, logger) -> None:
+    if (patch.get("status") or {}).get("phase") in status.TERMINAL:
+        await asyncio.to_thread(_prune, body, memo.settings.keep_finished, logger)
 
 
 @kopf.on.create(*RESOURCE)
-async def start_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
+async def start_run(body, patch, memo: kopf.Memo, logger, retry: int, runtime, **_) -> None:
     """Parse and validate the spec, then create the run's children (idempotently)."""
+    try:
+        await _start_run(body, patch, memo, logger, retry, runtime)
+    finally:
+        await _pruned_when_finished(body, patch, memo, logger)
+
+
+async def _start_run(body, patch, memo: kopf.Memo, logger, retry: int, runtime) -> None:
     st = dict(body.get("status") or {})
     if st.get("phase") in status.TERMINAL:
         return
@@ -112,13 +182,29 @@ async def start_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     if why:
         _fail_now(patch, st, "BaselineUnavailable", why, body)
         return
+    why = await _locustfile_problem(lt)
+    if why and retry == 0:  # perhaps applied together with the LoadTest: look once more
+        raise kopf.TemporaryError(why, delay=LOCUSTFILE_RETRY_S)
+    if why:
+        _fail_now(patch, st, "LocustfileMissing", why, body)
+        return
     settings: OperatorSettings = memo.settings
     try:
-        await _create_all(builders.build_children(lt, settings, baseline=baseline), body,
-                          logger)
+        waits = await _create_all(builders.build_children(lt, settings, baseline=baseline),
+                                  body, logger)
     except ChildRejected as e:
         _fail_now(patch, st, "ChildRejected", str(e), body)
         return
+    if waits:
+        if runtime.total_seconds() > STALE_CHILDREN_WAIT_S:
+            _fail_now(patch, st, "ChildConflict",
+                      f"{waits[0]}, still after {STALE_CHILDREN_WAIT_S}s", body)
+            return
+        step = status.waiting_for_children(st, waits)
+        patch.status.update(step.patch)
+        for etype, reason, msg in step.events:
+            kopf.event(body, type=etype, reason=reason, message=msg)
+        raise kopf.TemporaryError(step.patch["reason"], delay=min(2 ** retry, 15))
     memo.runs[body["metadata"]["uid"]] = lt
     step = status.started(st, status.now_utc(), builders.results_path(lt, settings))
     patch.status.update(step.patch)
@@ -140,24 +226,37 @@ async def _run_of(body, memo: kopf.Memo):
     uid = body["metadata"]["uid"]
     if uid not in memo.runs:
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
-        cm = await asyncio.to_thread(kube.get, "v1", "ConfigMap", ns, names.config(name))
+        cm = ownership.ours_or_none(
+            await asyncio.to_thread(kube.get, "v1", "ConfigMap", ns, names.config(name)), uid)
         doc = json.loads(cm["data"][RUNTIME_FILE]) if cm else _manifest(body)
         memo.runs[uid] = parse(doc)
     return memo.runs[uid]
 
 
-def _observe(ns: str, name: str) -> status.Observed:
-    def pods(component: str) -> list[dict]:
-        return kube.list_("v1", "Pod", ns, names.label_selector(name, component))
+def _observe(ns: str, name: str, uid: str, settings: OperatorSettings) -> status.Observed:
+    """This run's Jobs, their Pods and its PVC (an earlier run's leftovers of the same names
+    are not), and the Warning Events of those that have not started."""
+    def ours(api_version: str, kind: str, child: str) -> dict | None:
+        return ownership.ours_or_none(kube.get(api_version, kind, ns, child), uid)
 
-    return status.Observed(
-        master_job=kube.get("batch/v1", "Job", ns, names.master(name)),
-        master_pods=pods("master"),
-        worker_job=kube.get("batch/v1", "Job", ns, names.workers(name)),
-        worker_pods=pods("workers"),
-        collector_job=kube.get("batch/v1", "Job", ns, names.collector(name)),
-        collector_pods=pods("collector"),
-    )
+    master, workers, collector = (ours("batch/v1", "Job", names.master(name)),
+                                  ours("batch/v1", "Job", names.workers(name)),
+                                  ours("batch/v1", "Job", names.collector(name)))
+    pods = kube.list_("v1", "Pod", ns, names.label_selector(name))
+    obs = status.Observed(
+        master_job=master, master_pods=ownership.pods_of(master, pods),
+        worker_job=workers, worker_pods=ownership.pods_of(workers, pods),
+        collector_job=collector, collector_pods=ownership.pods_of(collector, pods),
+        results_pvc=None if settings.results_claim else ours(
+            "v1", "PersistentVolumeClaim", names.results(name)))
+    waiting = [p for p in obs.master_pods + obs.worker_pods + obs.collector_pods
+               if pod_start.needs_events(p)]
+    if obs.results_pvc and (obs.results_pvc.get("status") or {}).get("phase") == "Pending":
+        waiting.append(obs.results_pvc)
+    for obj in waiting:
+        obs.events += kube.list_("v1", "Event", ns, field_selector=(
+            f"involvedObject.uid={obj['metadata']['uid']}"))
+    return obs
 
 
 @kopf.timer(*RESOURCE, interval=SETTINGS.operator_interval,
@@ -165,6 +264,13 @@ def _observe(ns: str, name: str) -> status.Observed:
             when=lambda status, **_: status.get("phase") in ACTIVE_PHASES)
 async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     """Advance the phase from what the Jobs and Pods show; create the collector when due."""
+    try:
+        await _follow_run(body, patch, memo, logger)
+    finally:
+        await _pruned_when_finished(body, patch, memo, logger)
+
+
+async def _follow_run(body, patch, memo: kopf.Memo, logger) -> None:
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     st = dict(body.get("status") or {})
     try:
@@ -172,22 +278,45 @@ async def follow_run(body, patch, memo: kopf.Memo, logger, **_) -> None:
     except (SpecError, ValueError, KeyError) as e:
         _fail_now(patch, st, "InvalidSpec", f"the run's stored spec is unusable: {e}", body)
         return
-    obs = await asyncio.to_thread(_observe, ns, name)
+    obs = await asyncio.to_thread(_observe, ns, name, body["metadata"]["uid"], memo.settings)
     step = status.advance(st, obs, status.now_utc(), workers=lt.workers,
                           deadline_s=lt.timeouts.deadline_s,
-                          workers_connect_s=lt.timeouts.workers_connect_s)
+                          workers_connect_s=lt.timeouts.workers_connect_s,
+                          pod_start_grace_s=memo.settings.pod_start_grace)
     if step is None:
         return
+    later = []
+    if step.create_workers:
+        later.append(builders.build_worker_job(lt, memo.settings))
     if step.create_collector:
-        job = builders.build_collector_job(lt, memo.settings,
-                                           with_baseline=lt.baseline is not None)
+        later.append(builders.build_collector_job(lt, memo.settings,
+                                                  with_baseline=lt.baseline is not None))
+    if later:
         try:
-            await _create_all([job], body, logger)
+            waits = await _create_all(later, body, logger)
         except ChildRejected as e:
             _fail_now(patch, st, "ChildRejected", str(e), body)
+            return
+        if waits:  # an earlier run's Job of that name is still being deleted: next tick
+            logger.info("waiting to create a Job: %s", waits[0])
             return
     patch.status.update(step.patch)
     for etype, reason, msg in step.events:
         kopf.event(body, type=etype, reason=reason, message=msg)
     if step.phase in status.TERMINAL:
         memo.runs.pop(body["metadata"]["uid"], None)
+        await asyncio.to_thread(_expire_jobs, lt, body["metadata"]["uid"], logger)
+
+
+def _expire_jobs(lt, uid: str, logger) -> None:
+    """The run has its verdict: now its Jobs may go ttlSecondsAfterFinished after they finish.
+    (Set at creation, a short TTL could delete a Job before its outcome was read.)"""
+    ttl = lt.ttl_seconds_after_finished
+    for job_name in (names.master(lt.name), names.workers(lt.name), names.collector(lt.name)):
+        try:
+            job = ownership.ours_or_none(kube.get("batch/v1", "Job", lt.namespace, job_name), uid)
+            if job is not None and job["spec"].get("ttlSecondsAfterFinished") != ttl:
+                kube.patch("batch/v1", "Job", lt.namespace, job_name,
+                           {"spec": {"ttlSecondsAfterFinished": ttl}})
+        except Exception as e:  # best effort: the verdict stands; the Job stays until pruned
+            logger.warning("could not set ttlSecondsAfterFinished on Job %s: %s", job_name, e)

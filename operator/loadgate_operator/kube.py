@@ -23,6 +23,7 @@ PATHS = {
     ("v1", "PersistentVolumeClaim"): "/api/v1/namespaces/{ns}/persistentvolumeclaims",
     ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
     ("v1", "Pod"): "/api/v1/namespaces/{ns}/pods",
+    ("v1", "Event"): "/api/v1/namespaces/{ns}/events",
     ("batch/v1", "Job"): "/apis/batch/v1/namespaces/{ns}/jobs",
     (names.API_VERSION, names.KIND): f"/apis/{names.API_VERSION}/namespaces/{{ns}}/{names.PLURAL}",
 }
@@ -100,9 +101,12 @@ def get(api_version: str, kind: str, namespace: str, name: str) -> dict | None:
         return None
 
 
-def list_(api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict]:
-    doc = request("GET", collection(api_version, kind, namespace),
-                  query={"labelSelector": label_selector})
+def list_(api_version: str, kind: str, namespace: str, label_selector: str = "", *,
+          field_selector: str = "") -> list[dict]:
+    query = {"labelSelector": label_selector}
+    if field_selector:
+        query["fieldSelector"] = field_selector
+    doc = request("GET", collection(api_version, kind, namespace), query=query)
     return list((doc or {}).get("items") or [])
 
 
@@ -114,8 +118,21 @@ def patch(api_version: str, kind: str, namespace: str, name: str, body: dict, *,
     return request("PATCH", path, body=body, content_type="application/merge-patch+json")
 
 
-def create(obj: dict) -> tuple[dict, bool]:
-    """Create `obj`; (object, created). An existing object (409) is fine: (existing, False)."""
+def delete(api_version: str, kind: str, namespace: str, name: str) -> bool:
+    """Delete with background propagation (the garbage collector removes its dependents);
+    False if it was already gone."""
+    try:
+        request("DELETE", f"{collection(api_version, kind, namespace)}/{quote(name)}",
+                body={"apiVersion": "v1", "kind": "DeleteOptions",
+                      "propagationPolicy": "Background"})
+    except NotFound:
+        return False
+    return True
+
+
+def create(obj: dict) -> tuple[dict | None, bool]:
+    """Create `obj`; (object, created). On a 409, (the existing object, False) — whoever's it
+    is: the caller decides (None if it vanished in between)."""
     ns = obj["metadata"]["namespace"]
     path = collection(obj["apiVersion"], obj["kind"], ns)
     try:
@@ -123,5 +140,4 @@ def create(obj: dict) -> tuple[dict, bool]:
     except ApiException as e:
         if e.status != 409:
             raise
-    existing = get(obj["apiVersion"], obj["kind"], ns, obj["metadata"]["name"])
-    return existing or obj, False
+    return get(obj["apiVersion"], obj["kind"], ns, obj["metadata"]["name"]), False

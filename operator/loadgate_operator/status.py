@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+
+from loadgate_operator import pod_start
+from loadgate_operator.times import iso, now_utc, parse_time  # noqa: F401 (handlers: now_utc)
 
 PENDING, WAITING, RUNNING, COLLECTING = "Pending", "WaitingForTarget", "Running", "Collecting"
 SUCCEEDED, FAILED = "Succeeded", "Failed"
@@ -18,23 +21,10 @@ TERMINAL = (SUCCEEDED, FAILED)
 VERDICTS = ("Pass", "Fail", "Error", "Invalid")
 CONDITION_TYPES = ("TargetReady", "WorkersConnected", "LoadCompleted", "ThresholdsMet")
 MAX_MESSAGE = 1024
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+# The collector's own budget from the moment the load finished (its Job's activeDeadlineSeconds),
+# whatever is left of the run's deadline; the operator gives up a little after the Job would.
+COLLECTOR_BUDGET_S = 300.0
+COLLECTOR_SLACK_S = 30.0
 
 
 def set_condition(conditions: list[dict] | None, type_: str, status: str, reason: str,
@@ -86,6 +76,38 @@ def job_failure_message(job: dict | None) -> str:
         if c.get("type") == "Failed" and c.get("status") == "True":
             return f"{c.get('reason') or 'Failed'}: {c.get('message') or ''}".strip(": ")
     return "the Job failed"
+
+
+MAX_OUTPUT = 800  # of a crashed container's last output, in a reason
+
+
+def disruption(pods: list[dict]) -> str | None:
+    """A pod evicted or preempted (its DisruptionTarget condition), as one sentence."""
+    for pod in pods:
+        for c in (pod.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "DisruptionTarget" and c.get("status") == "True":
+                detail = f": {c['message']}" if c.get("message") else ""
+                return (f"pod {(pod.get('metadata') or {}).get('name')} was disrupted "
+                        f"({c.get('reason') or 'DisruptionTarget'}{detail})")
+    return None
+
+
+def job_failure(job: dict | None, pods: list[dict], container: str) -> tuple[str | None, str]:
+    """Why a Job failed: ("Disrupted", why) for an evicted or preempted pod (the Job's
+    podFailurePolicy names DisruptionTarget), else (None, the Job's reason plus the crashed
+    container's last output: its termination message, or its last log lines through
+    terminationMessagePolicy FallbackToLogsOnError)."""
+    message = job_failure_message(job)
+    disrupted = disruption(pods)
+    if disrupted or "DisruptionTarget" in message:
+        return "Disrupted", f"{disrupted or message}; a disrupted run has no verdict, run it again"
+    out = termination_message(pods, container)
+    if out and out.strip():
+        text = out.strip()
+        if len(text) > MAX_OUTPUT:
+            text = "…" + text[-MAX_OUTPUT:]
+        message += f"; its last output: {text}"
+    return None, message
 
 
 def _terminated(cs: dict) -> dict | None:
@@ -157,12 +179,15 @@ class Observed:
     worker_pods: list[dict] = field(default_factory=list)
     collector_job: dict | None = None
     collector_pods: list[dict] = field(default_factory=list)
+    results_pvc: dict | None = None                      # the run's own PVC (not a shared claim)
+    events: list[dict] = field(default_factory=list)     # Warning Events of pods/PVC not started
 
 
 @dataclass
 class Step:
     patch: dict                      # merge into .status
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    create_workers: bool = False     # the master runs: now the workers can connect to it
     create_collector: bool = False
 
     @property
@@ -185,6 +210,14 @@ def fail(status: dict, reason_code: str, message: str, now: datetime, *,
              "completionTime": iso(now)}
     return Step(patch, [_phase_event(FAILED, message),
                         ("Warning", "VerdictError", f"verdict Error: {message}")])
+
+
+def waiting_for_children(status: dict, why: list[str]) -> Step:
+    """Pending while children of an earlier run of the same name are still being deleted."""
+    more = f" (and {len(why) - 1} more)" if len(why) > 1 else ""
+    msg = f"waiting to create this run's children: {why[0]}{more}"
+    events = [] if status.get("reason") == msg else [("Normal", PENDING, msg)]
+    return Step({"phase": PENDING, "reason": msg}, events)
 
 
 def started(status: dict, now: datetime, results_path: str) -> Step:
@@ -223,8 +256,8 @@ def _lost_jobs(status: dict, obs: Observed, now: datetime) -> Step | None:
     if obs.master_job is None:
         return fail(status, "MasterMissing", "the master Job disappeared", now)
     if job_state(obs.worker_job) == "failed":
-        return fail(status, "WorkersFailed",
-                    f"the worker Job failed: {job_failure_message(obs.worker_job)}", now,
+        code, why = job_failure(obs.worker_job, obs.worker_pods, "worker")
+        return fail(status, code or "WorkersFailed", f"the worker Job failed: {why}", now,
                     condition="WorkersConnected")
     return None
 
@@ -233,6 +266,10 @@ def _waiting(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
     """WaitingForTarget: the master's init container waits for the target's health."""
     master = job_state(obs.master_job)
     state, msg = init_state(obs.master_pods)
+    if master == "failed" and disruption(obs.master_pods):
+        _, why = job_failure(obs.master_job, obs.master_pods, "master")
+        return fail(status, "Disrupted", f"the Locust master failed: {why}", now,
+                    condition="TargetReady")
     if state == "failed" or (master == "failed" and state != "ready"):
         text = msg or job_failure_message(obs.master_job)
         return fail(status, "TargetNotReady", f"the target never became ready: {text}", now,
@@ -242,7 +279,8 @@ def _waiting(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
                               "HealthCheckPassed", msg or "the target is ready", now)
         text = "the target is ready; Locust is running"
         return Step({"phase": RUNNING, "reason": text, "conditions": conds,
-                     "runningSince": iso(now)}, [_phase_event(RUNNING, text)])
+                     "runningSince": iso(now)}, [_phase_event(RUNNING, text)],
+                    create_workers=True)
     return None
 
 
@@ -253,8 +291,8 @@ def _running(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
     wc = get_condition(status, "WorkersConnected") or {}
     ready = ready_count(obs.worker_job, obs.worker_pods)
     if master == "failed":
-        return fail(status, "MasterFailed",
-                    f"the Locust master failed: {job_failure_message(obs.master_job)}", now,
+        code, why = job_failure(obs.master_job, obs.master_pods, "master")
+        return fail(status, code or "MasterFailed", f"the Locust master failed: {why}", now,
                     condition="LoadCompleted")
     if master == "complete":
         conds = set_condition(conds, "LoadCompleted", "True", "MasterCompleted",
@@ -263,7 +301,8 @@ def _running(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
             conds = set_condition(conds, "WorkersConnected", "True", "RunCompleted",
                                   "the run completed with its workers", now)
         text = "load finished; the collector analyses the results"
-        return Step({"phase": COLLECTING, "reason": text, "conditions": conds},
+        return Step({"phase": COLLECTING, "reason": text, "conditions": conds,
+                     "collectingSince": iso(now)},
                     [_phase_event(COLLECTING, text)], create_collector=True)
     if ready >= run.workers and wc.get("status") != "True":
         conds = set_condition(conds, "WorkersConnected", "True", "WorkersReady",
@@ -276,6 +315,8 @@ def _running(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
         return fail(status, "WorkersNotConnected",
                     f"only {ready}/{run.workers} workers were running after "
                     f"{run.workers_connect_s:g}s", now, condition="WorkersConnected")
+    if obs.worker_job is None:  # created with the Running step; not there (yet): again
+        return Step({}, create_workers=True)
     return None
 
 
@@ -290,7 +331,10 @@ def _collecting(status: dict, obs: Observed, now: datetime, run: _Run) -> Step |
     summary, why = parse_collector_message(message)
     if summary is None:
         if collector == "failed":
-            why = f"the collector Job failed ({job_failure_message(obs.collector_job)}); {why}"
+            code, failure = job_failure(obs.collector_job, obs.collector_pods, "collector")
+            if code:
+                return fail(status, code, f"the collector failed: {failure}", now)
+            why = f"the collector Job failed ({failure}); {why}"
         elif collector == "complete" and not obs.collector_pods:
             return None  # pod not observed yet
         return fail(status, "CollectorOutputUnusable", why, now)
@@ -307,22 +351,45 @@ class _Run:
 # one function per active phase; Pending (children not created yet) and the terminal phases
 # have nothing to advance
 _PHASE_STEPS = {WAITING: _waiting, RUNNING: _running, COLLECTING: _collecting}
-_DEADLINE_CONDITION = {WAITING: "TargetReady", RUNNING: "LoadCompleted",
-                       COLLECTING: "LoadCompleted"}
+_DEADLINE_CONDITION = {WAITING: "TargetReady", RUNNING: "LoadCompleted"}
+
+
+def _out_of_time(status: dict, phase: str, now: datetime, deadline_s: float) -> Step | None:
+    """The run's deadline until its load finished; then the collector's own budget."""
+    if phase in _DEADLINE_CONDITION:
+        start = parse_time(status.get("startTime"))
+        if start is not None and (now - start).total_seconds() > deadline_s:
+            return fail(status, "DeadlineExceeded",
+                        f"the run did not finish within its deadline of {deadline_s:g}s "
+                        f"(phase was {phase})", now, condition=_DEADLINE_CONDITION[phase])
+        return None
+    since = parse_time(status.get("collectingSince"))
+    if since is not None and \
+            (now - since).total_seconds() > COLLECTOR_BUDGET_S + COLLECTOR_SLACK_S:
+        return fail(status, "CollectorTimedOut",
+                    f"the collector gave no verdict within {COLLECTOR_BUDGET_S:g}s", now)
+    return None
+
+
+_START_CONDITION = {WAITING: "TargetReady", RUNNING: "WorkersConnected", COLLECTING: None}
 
 
 def advance(status: dict, obs: Observed, now: datetime, *, workers: int,
-            deadline_s: float, workers_connect_s: float) -> Step | None:
+            deadline_s: float, workers_connect_s: float,
+            pod_start_grace_s: float = 120.0) -> Step | None:
     """The next status from what the children show, or None when nothing changed."""
     phase = status.get("phase") or PENDING
     step = _PHASE_STEPS.get(phase)
     if step is None:
         return None
+    late = _out_of_time(status, phase, now, deadline_s)
+    if late is not None:
+        return late
+    stuck = pod_start.start_problem(obs.master_pods + obs.worker_pods + obs.collector_pods,
+                                    obs.results_pvc, obs.events, now, pod_start_grace_s)
+    if stuck is not None:
+        return fail(status, "PodStartFailed", stuck, now, condition=_START_CONDITION[phase])
     start = parse_time(status.get("startTime"))
-    if start is not None and (now - start).total_seconds() > deadline_s:
-        return fail(status, "DeadlineExceeded",
-                    f"the run did not finish within its deadline of {deadline_s:g}s "
-                    f"(phase was {phase})", now, condition=_DEADLINE_CONDITION[phase])
     if phase in (WAITING, RUNNING):
         lost = _lost_jobs(status, obs, now)
         if lost is not None:

@@ -160,18 +160,24 @@ def test_kind_values_expose_the_mapped_node_port():
 # ---------------------------------------------------------------- loadgate operator
 
 EXPECTED_RULES = {
-    ("loadgate.dev", "loadtests"): ["get", "list", "watch", "patch"],
+    ("loadgate.dev", "loadtests"): ["get", "list", "watch", "patch", "delete"],
     ("loadgate.dev", "loadtests/status"): ["get", "patch"],
-    ("batch", "jobs"): ["get", "list", "watch", "create", "delete"],
+    ("loadgate.dev", "loadtests/finalizers"): ["update"],
+    ("batch", "jobs"): ["get", "list", "watch", "create", "patch", "delete"],
     ("", "pods"): ["get", "list", "watch"],
     ("", "services"): ["get", "list", "watch", "create"],
     ("", "configmaps"): ["get", "list", "watch", "create"],
     ("", "persistentvolumeclaims"): ["get", "list", "watch", "create"],
-    ("", "events"): ["create", "patch"],
+    ("", "events"): ["list", "create", "patch"],
     ("events.k8s.io", "events"): ["create", "patch"],
 }
 OPERATOR_ENV = {"LOADGATE_RUNNER_IMAGE", "LOADGATE_IMAGE_PULL_POLICY", "LOADGATE_RESULTS_CLAIM",
-                "LOADGATE_STORAGE_CLASS", "LOADGATE_STORAGE_SIZE", "LOADGATE_ACCESS_MODE"}
+                "LOADGATE_STORAGE_CLASS", "LOADGATE_STORAGE_SIZE", "LOADGATE_ACCESS_MODE",
+                "LOADGATE_POD_START_GRACE", "LOADGATE_DISABLE_MESH_SIDECARS",
+                "LOADGATE_PREVENT_EVICTION", "LOADGATE_IMAGE_PULL_SECRETS",
+                "LOADGATE_SERVICE_ACCOUNT_NAME", "LOADGATE_NODE_SELECTOR", "LOADGATE_TOLERATIONS",
+                "LOADGATE_AFFINITY", "LOADGATE_POD_LABELS", "LOADGATE_POD_ANNOTATIONS",
+                "LOADGATE_RESOURCES", "LOADGATE_KEEP_FINISHED"}
 
 
 def _rules(role: dict) -> dict:
@@ -258,6 +264,9 @@ def test_operator_env_defaults(operator_objs):
     assert env["LOADGATE_STORAGE_CLASS"] == ""
     assert env["LOADGATE_STORAGE_SIZE"] == "1Gi"
     assert env["LOADGATE_ACCESS_MODE"] == "ReadWriteOnce"
+    assert env["LOADGATE_POD_START_GRACE"] == "2m"
+    assert env["LOADGATE_KEEP_FINISHED"] == "20"
+    assert env["LOADGATE_DISABLE_MESH_SIDECARS"] == env["LOADGATE_PREVENT_EVICTION"] == "true"
 
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -273,6 +282,33 @@ def test_operator_env_from_values(values, expected):
     objs = docs(helm_template("loadgate", "loadgate", values=CHARTS / "loadgate" / "ci" / values))
     env = {e["name"]: e["value"] for e in _operator(objs)["env"]}
     assert expected.items() <= env.items()
+
+
+def test_runner_pods_fit_the_cluster_from_values():
+    """runner.* values -> operator env -> OperatorSettings -> the Jobs' pod specs."""
+    from loadgate_operator import builders
+    from loadgate_operator.settings import OperatorSettings
+    from support.loadtests import loadtest
+
+    objs = docs(helm_template("loadgate", "loadgate",
+                              values=CHARTS / "loadgate" / "ci" / "runner-scheduling-values.yaml"))
+    env = {e["name"]: e["value"] for e in _operator(objs)["env"]}
+    settings = OperatorSettings.from_env(env)
+    pod = builders.build_worker_job(loadtest("x", namespace="perf"), settings)["spec"]["template"]
+    spec = pod["spec"]
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}]  # the runner's, not the operator's
+    assert spec["serviceAccountName"] == "loadgen" and spec["nodeSelector"] == {"pool": "loadgen"}
+    assert spec["tolerations"][0]["key"] == "loadgen"
+    assert spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert pod["metadata"]["labels"]["team"] == "ml"
+    assert "sidecar.istio.io/inject" not in pod["metadata"]["labels"]  # turned off here
+    assert pod["metadata"]["annotations"]["example.com/cost-center"] == "perf"
+    assert spec["containers"][0]["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
+    assert settings.pod_start_grace == 300
+    # without runner.imagePullSecrets the Jobs use the chart's imagePullSecrets
+    objs = docs(helm_template("loadgate", "loadgate", sets=["imagePullSecrets[0].name=shared"]))
+    env = {e["name"]: e["value"] for e in _operator(objs)["env"]}
+    assert OperatorSettings.from_env(env).image_pull_secrets == ["shared"]
 
 
 def test_runner_image_follows_operator_tag():
@@ -329,8 +365,13 @@ def test_operator_accepts_the_env_the_chart_renders(values):
     settings_mod = pytest.importorskip("loadgate_operator.settings")
     env = {e["name"]: e["value"] for e in
            _operator(docs(helm_template("loadgate", "loadgate", values=values)))["env"]}
+    fields = set(settings_mod.OperatorSettings.model_fields)
+    unknown = [k for k in env if k.startswith("LOADGATE_")
+               and k.removeprefix("LOADGATE_").lower() not in fields]
+    assert unknown == [], f"not OperatorSettings fields: {unknown}"
     s = settings_mod.OperatorSettings.from_env(env)
     assert s.runner_image == env["LOADGATE_RUNNER_IMAGE"]
+    assert s.pod_start_grace > 0 and s.prevent_eviction
     assert s.results_claim == env["LOADGATE_RESULTS_CLAIM"]
     assert (s.storage_size, s.access_mode) == (env["LOADGATE_STORAGE_SIZE"],
                                                env["LOADGATE_ACCESS_MODE"])

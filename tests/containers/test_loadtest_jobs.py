@@ -89,6 +89,10 @@ class Chain:
                                   workers=self.lt.workers, deadline_s=self.lt.timeouts.deadline_s,
                                   workers_connect_s=self.lt.timeouts.workers_connect_s)
             if step is not None:
+                # the operator makes the workers' Job once the master runs (they would give
+                # up on a master that is not there yet), and the collector once the load ended
+                if step.create_workers and "workers" not in self.jobs:
+                    self.create(builders.build_worker_job(self.lt, self.settings))
                 if step.create_collector and "collector" not in self.jobs:
                     self.create(builders.build_collector_job(self.lt, self.settings))
                 self.apply(step)

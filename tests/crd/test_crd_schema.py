@@ -63,6 +63,7 @@ def test_every_status_field_the_operator_writes_is_declared():
                                                    "p95Ms": 0.0, "atS": None,
                                                    "reason": "none"}}, now).patch)
     s["runningSince"] = st.iso(now)
+    s["collectingSince"] = st.iso(now)
     s["observedGeneration"] = 1
     declared = set(version()["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"])
     assert set(s) <= declared

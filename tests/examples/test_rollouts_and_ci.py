@@ -41,25 +41,77 @@ def test_every_template_arg_used_is_declared(analysis):
     assert required <= {a["name"] for a in analysis_ref["args"]}
 
 
-def test_job_creates_then_waits_with_the_real_cli(analysis):
+def test_job_creates_then_waits_with_the_real_cli(analysis, tmp_path):
+    """Run the Job's shell script with stand-ins for python and loadgate that record their
+    arguments: the name create_loadtest.py prints is the LoadTest `loadgate wait` waits for."""
+    import os
+
     tmpl = analysis["AnalysisTemplate"]
     metric = tmpl["spec"]["metrics"][0]
     job = metric["provider"]["job"]["spec"]
-    assert job["backoffLimit"] == 0
+    assert job["backoffLimit"] == 0  # one pod per analysis run: its uid is the run's id
     pod = job["template"]["spec"]
     assert pod["serviceAccountName"] == analysis["ServiceAccount"]["metadata"]["name"]
-    script = pod["containers"][0]["args"][0]
+    container = pod["containers"][0]
+    assert {"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}} in \
+        container["env"]
     values = {a["name"]: a.get("value", f"x-{a['name']}") for a in tmpl["spec"]["args"]}
-    script = re.sub(r"\{\{args\.([\w-]+)\}\}", lambda m: values[m.group(1)], script)
-    commands = [shlex.split(c) for c in script.split(";") if c.strip() and c.strip() != "set -e"]
-    assert commands[0][:2] == ["python", "/config/create_loadtest.py"]
-    assert commands[-1][:2] == ["exec", "loadgate"]
-    args = build_parser().parse_args(commands[-1][2:])
-    assert args.command == "wait" and args.name == "rollout-gate-x-revision"
+    script = re.sub(r"\{\{args\.([\w-]+)\}\}", lambda m: values[m.group(1)], container["args"][0])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text('#!/bin/sh\necho "$@" > "$LOG.python"\n'
+                                    'echo rollout-gate-x-revision-0a1b2c3d\n')
+    (bin_dir / "loadgate").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$LOG.loadgate"\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    log = tmp_path / "log"
+    subprocess.run(["sh", "-c", script], check=True, timeout=10,
+                   env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "LOG": str(log)})
+    assert (tmp_path / "log.python").read_text().split() == [
+        "/config/create_loadtest.py", "/config/loadtest.yaml", "rollout-gate", "x-revision",
+        "x-namespace", "http://model-server-preview:8000"]
+    args = build_parser().parse_args((tmp_path / "log.loadgate").read_text().split())
+    assert args.command == "wait" and args.name == "rollout-gate-x-revision-0a1b2c3d"
     assert args.namespace == "x-namespace" and args.timeout == "30m"
     # exit 0 Pass -> Successful; non-zero -> Failed, rollback. The deadline covers the wait.
     assert job["activeDeadlineSeconds"] > 30 * 60
-    subprocess.run(["bash", "-n", "-c", script], check=True, timeout=10)
+
+
+def test_each_analysis_run_gets_its_own_loadtest(analysis, tmp_path):
+    """Two analysis runs of the same revision (a retry, or a rollback to the same pod template)
+    create two LoadTests: the second never returns the first one's verdict. The same run
+    again (a restarted container) finds its own. Against the Kubernetes emulator."""
+    import os
+
+    from support.kmock_emulator import EmulatorThread
+
+    data = analysis["ConfigMap"]["data"]
+    (tmp_path / "loadtest.yaml").write_text(data["loadtest.yaml"])
+    (tmp_path / "create_loadtest.py").write_text(data["create_loadtest.py"])
+
+    def create(pod_uid: str, em) -> str:
+        proc = subprocess.run(
+            [sys.executable, str(tmp_path / "create_loadtest.py"), str(tmp_path / "loadtest.yaml"),
+             "rollout-gate", "5d8f7c9b4", "lg", "http://model-server-preview:8000"],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "POD_UID": pod_uid, "KUBECONFIG": str(em.kubeconfig)})
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    with EmulatorThread(tmp_path) as em:
+        first = create("0a1b2c3d-1111-4111-8111-111111111111", em)
+        second = create("9f8e7d6c-2222-4222-8222-222222222222", em)
+        again = create("0a1b2c3d-1111-4111-8111-111111111111", em)
+        stored = {o["metadata"]["name"]: o for o in em.objects("loadgate.dev/v1alpha1/loadtests")}
+    assert (first, second, again) == ("rollout-gate-5d8f7c9b4-0a1b2c3d",
+                                      "rollout-gate-5d8f7c9b4-9f8e7d6c", first)
+    assert sorted(stored) == [first, second]
+    for lt in stored.values():
+        assert lt["metadata"]["labels"]["loadgate.dev/revision"] == "5d8f7c9b4"
+        assert lt["spec"]["target"]["url"] == "http://model-server-preview:8000"
+        lt.pop("status", None)
+        validate_loadtest({k: v for k, v in lt.items() if k in ("apiVersion", "kind",
+                                                                 "metadata", "spec")})
 
 
 def test_configmap_loadtest_and_script(analysis):
@@ -70,7 +122,7 @@ def test_configmap_loadtest_and_script(analysis):
     validate_loadtest(lt)
     compile(data["create_loadtest.py"], "create_loadtest.py", "exec")
     assert 'create_namespaced_custom_object("loadgate.dev", "v1alpha1"' in data["create_loadtest.py"]
-    assert "e.status != 409" in data["create_loadtest.py"]  # a retried Job reuses its LoadTest
+    assert "e.status != 409" in data["create_loadtest.py"]  # a restarted container
 
 
 def test_create_loadtest_script_rejects_missing_arguments(analysis, tmp_path):

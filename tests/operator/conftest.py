@@ -1,25 +1,17 @@
-"""The operator under test: a real `loadgate operator` process against the kmock emulator."""
+"""The operator under test: a real `loadgate operator` process against the kmock emulator,
+with exactly the permissions the chart's namespaced Role gives it."""
 
 from __future__ import annotations
 
 import pytest
-from loadgate_operator import kube
-from support.kmock_emulator import EmulatorThread
-from support.operator_process import NS, Operator
+from support.operator_process import operator_cluster
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("kmock")
-    with EmulatorThread(tmp) as em:
-        kube.load_config(str(em.kubeconfig))
-        em.put("v1/namespaces", None, NS, {"apiVersion": "v1", "kind": "Namespace",
-                                           "metadata": {"name": NS}})
-        op = Operator(em.kubeconfig, tmp / "operator.log")
-        op.start()
-        em.operator = op
-        try:
-            yield em
-        finally:
-            op.stop()
-            kube.reset()
+    # a short pod start grace: the tests write pods that cannot start; finished runs stay
+    # (later tests read earlier ones): pruning is tested in test_operator_clusterwide.py
+    with operator_cluster(tmp_path_factory.mktemp("kmock"),
+                          env={"LOADGATE_POD_START_GRACE": "3s",
+                               "LOADGATE_KEEP_FINISHED": "0"}) as em:
+        yield em

@@ -51,12 +51,24 @@ ENV = [{"name": "LOADGATE_CONFIG", "value": "/config/loadtest.json"},
        {"name": "PYTHONUNBUFFERED", "value": "1"}]
 
 
+POD_ANNOTATIONS = {"linkerd.io/inject": "disabled",
+                   "cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+                   "karpenter.sh/do-not-disrupt": "true"}
+DISRUPTED = {"rules": [{"action": "FailJob", "onPodConditions": [
+    {"type": "DisruptionTarget", "status": "True"}]}]}
+
+
 def job(name, component, pod_spec, parallelism=1, lt_name="ramp"):
+    # the run's deadline (20m) + a minute for Locust to exit; the collector has its own 5m
+    deadline = 300 if component == "collector" else 1260
+    pod_labels = {"sidecar.istio.io/inject": "false", **labels(component, lt_name)}
     return {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": name, "namespace": "perf", "labels": labels(component, lt_name)},
-            "spec": {"backoffLimit": 0, "parallelism": parallelism, "completions": parallelism,
-                     "ttlSecondsAfterFinished": 3600, "activeDeadlineSeconds": 1200,
-                     "template": {"metadata": {"labels": labels(component, lt_name)}, "spec": {
+            "spec": {"backoffLimit": 0, "podFailurePolicy": DISRUPTED,
+                     "parallelism": parallelism, "completions": parallelism,
+                     "activeDeadlineSeconds": deadline,  # no TTL before the verdict
+                     "template": {"metadata": {"labels": pod_labels,
+                                               "annotations": POD_ANNOTATIONS}, "spec": {
                          "restartPolicy": "Never", "automountServiceAccountToken": False,
                          "enableServiceLinks": False, "shareProcessNamespace": True,
                          "securityContext": POD_SEC,
@@ -167,7 +179,7 @@ def test_shared_claim_uses_subpath_and_no_pvc():
     lt = parse(doc())
     assert builders.build_results_pvc(lt, SHARED) is None
     assert [c["kind"] for c in builders.build_children(lt, SHARED)] == [
-        "ConfigMap", "Service", "Job", "Job"]
+        "ConfigMap", "Service", "Job"]
     assert builders.results_path(lt, SHARED) == "pvc/loadgate-results/ramp"
     shared_vol = {"name": "results",
                   "persistentVolumeClaim": {"claimName": "loadgate-results"}}
@@ -195,9 +207,94 @@ def test_children_in_creation_order_with_standard_labels():
     kids = builders.build_children(lt, SETTINGS)
     assert [(c["kind"], c["metadata"]["name"]) for c in kids] == [
         ("ConfigMap", "ramp-config"), ("PersistentVolumeClaim", "ramp-results"),
-        ("Service", "ramp-master"), ("Job", "ramp-master"), ("Job", "ramp-workers")]
+        ("Service", "ramp-master"), ("Job", "ramp-master")]  # workers: once the master runs
     for c in kids:
         assert c["metadata"]["labels"]["loadgate.dev/loadtest"] == "ramp"
+
+
+def test_mesh_and_eviction_opt_outs_can_be_turned_off():
+    plain = OperatorSettings(disable_mesh_sidecars=False, prevent_eviction=False)
+    for j in (builders.build_master_job(parse(doc()), plain),
+              builders.build_collector_job(parse(doc()), plain)):
+        meta = j["spec"]["template"]["metadata"]
+        assert meta == {"labels": j["metadata"]["labels"]}
+    only_mesh = OperatorSettings(prevent_eviction=False)
+    meta = builders.build_worker_job(parse(doc()), only_mesh)["spec"]["template"]["metadata"]
+    assert meta["annotations"] == {"linkerd.io/inject": "disabled"}
+
+
+FITTED = OperatorSettings(
+    image_pull_secrets=["regcred"], node_selector={"pool": "loadgen"},
+    tolerations=[{"key": "loadgen", "operator": "Exists", "effect": "NoSchedule"}],
+    affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+    service_account_name="loadgen", pod_labels={"team": "ml", "app.kubernetes.io/name": "x"},
+    pod_annotations={"example.com/cost-center": "perf", "karpenter.sh/do-not-disrupt": "false"},
+    resources={"workers": {"requests": {"cpu": "2", "memory": "1Gi"},
+                           "limits": {"cpu": "2", "memory": "1Gi"}}})
+
+
+def test_runner_pods_fit_the_cluster():
+    """Pull secrets, service account, node selection, tolerations, affinity, extra labels and
+    annotations reach every Job's pods; resources per component."""
+    lt = parse(doc())
+    jobs = {"master": builders.build_master_job(lt, FITTED),
+            "workers": builders.build_worker_job(lt, FITTED),
+            "collector": builders.build_collector_job(lt, FITTED)}
+    for component, j in jobs.items():
+        pod = j["spec"]["template"]
+        spec = pod["spec"]
+        assert spec["imagePullSecrets"] == [{"name": "regcred"}]
+        assert spec["serviceAccountName"] == "loadgen"
+        assert spec["automountServiceAccountToken"] is False  # still no token
+        assert spec["nodeSelector"] == {"pool": "loadgen"}
+        assert spec["tolerations"] == FITTED.tolerations and spec["affinity"] == FITTED.affinity
+        # extra labels join ours, which win (the Service and the operator select by them)
+        assert pod["metadata"]["labels"] == {"sidecar.istio.io/inject": "false", "team": "ml",
+                                             **labels(component)}
+        assert pod["metadata"]["annotations"] == {**POD_ANNOTATIONS,
+                                                  "example.com/cost-center": "perf",
+                                                  "karpenter.sh/do-not-disrupt": "false"}
+    worker = jobs["workers"]["spec"]["template"]["spec"]["containers"][0]
+    assert worker["resources"] == FITTED.resources["workers"]
+    master = jobs["master"]["spec"]["template"]["spec"]
+    assert master["containers"][0]["resources"] == builders.RESOURCES["master"]
+    assert master["initContainers"][0]["resources"] == builders.RESOURCES["wait"]
+
+
+def test_workers_request_what_they_may_use():
+    """Guaranteed QoS by default: a generator throttled below its limit would pass as healthy."""
+    res = builders.build_worker_job(parse(doc()), SETTINGS)[
+        "spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert res["requests"] == res["limits"] == {"cpu": "1", "memory": "512Mi"}
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, SHARED, FITTED], ids=["default", "shared", "fitted"])
+def test_every_child_validates_strictly(settings):
+    """Every object the builders make is valid Kubernetes (1.33 schemas, strict: no unknown
+    field), podFailurePolicy and the scheduling fields included."""
+    import kubernetes_validate
+
+    lt = parse(doc(load="stages", locustfile={"configMapRef": {"name": "lf"}}))
+    objs = [*builders.build_children(lt, settings), builders.build_worker_job(lt, settings),
+            builders.build_collector_job(lt, settings, with_baseline=True)]
+    for obj in objs:
+        kubernetes_validate.validate(obj, "1.33", strict=True)
+
+
+def test_job_deadlines_never_cut_locust_short():
+    """Locust's own limits (target wait, workers' connect wait, run-time cap, stop timeout)
+    all end before its Job's deadline; the collector gets its own budget."""
+    from loadgate.loadgen.command import run_time_cap_s
+
+    lt = parse(doc(load="breakpoint", target={"url": "http://m:8000", "readyTimeout": "5m"},
+                   timeouts={"workersConnect": "10m"}))
+    assert lt.timeouts.deadline_s == 300 + 300 + 10 + 120  # the default: the parser's minimum
+    locust_done = 300 + 600 + run_time_cap_s(lt) + 10
+    for j in (builders.build_master_job(lt, SETTINGS), builders.build_worker_job(lt, SETTINGS)):
+        assert j["spec"]["activeDeadlineSeconds"] >= locust_done + 60
+    assert builders.build_collector_job(lt, SETTINGS)["spec"]["activeDeadlineSeconds"] == 300
 
 
 def test_long_names_truncate_with_hash():
@@ -225,3 +322,20 @@ def test_settings_from_env():
     assert (s.operator_interval, s.watch_timeout, s.storage_size) == (0.5, 60, "1Gi")
     with pytest.raises(ValueError, match="LOADGATE_OPERATOR_INTERVAL"):
         OperatorSettings.from_env({"LOADGATE_OPERATOR_INTERVAL": "0"})
+    # durations as the chart writes them
+    assert OperatorSettings().pod_start_grace == 120
+    assert OperatorSettings.from_env({"LOADGATE_POD_START_GRACE": "1m30s"}).pod_start_grace == 90
+    with pytest.raises(ValueError, match="LOADGATE_POD_START_GRACE"):
+        OperatorSettings.from_env({"LOADGATE_POD_START_GRACE": "soon"})
+    # lists and mappings are JSON, as the chart's toJson writes them
+    s = OperatorSettings.from_env({
+        "LOADGATE_IMAGE_PULL_SECRETS": '[{"name": "regcred"}]',
+        "LOADGATE_NODE_SELECTOR": '{"pool": "loadgen"}', "LOADGATE_TOLERATIONS": "[]",
+        "LOADGATE_RESOURCES": '{"workers": {"limits": {"cpu": "2"}}}'})
+    assert (s.image_pull_secrets, s.node_selector, s.tolerations) == (["regcred"],
+                                                                       {"pool": "loadgen"}, [])
+    assert s.resources == {"workers": {"limits": {"cpu": "2"}}}
+    with pytest.raises(ValueError, match="LOADGATE_AFFINITY: not JSON"):
+        OperatorSettings.from_env({"LOADGATE_AFFINITY": "{nodeAffinity"})
+    with pytest.raises(ValueError, match="LOADGATE_RESOURCES"):
+        OperatorSettings.from_env({"LOADGATE_RESOURCES": '{"sidecar": {}}'})

@@ -66,7 +66,7 @@ def test_master_worker_collector_commands_run(tmp_path):
                                        {"duration": "3s", "users": 4, "spawnRate": 4}],
                             "stopTimeout": "2s"},
                       workers=1, thresholds={"p95Ms": 5000, "maxErrorRate": 0.5},
-                      timeouts={"workersConnect": "30s", "deadline": "2m"})
+                      timeouts={"workersConnect": "30s", "deadline": "3m"})
         settings = OperatorSettings()
         cm = builders.build_configmap(lt)
         (root / "config").mkdir()

@@ -10,9 +10,21 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from loadgate_operator import kube, names
+from support.kmock_emulator import Fault
+from support.kube_controllers import (
+    GarbageCollector,
+    complete_job,
+    evict,
+    fail_job_by_policy,
+    job_pod,
+    running,
+    ttl_sweep,
+    waiting,
+)
 from support.loadtests import loadtest_doc
 from support.locust_runs import copy_results
 from support.operator_process import NS
@@ -21,9 +33,9 @@ from support.polling import wait_until
 pytestmark = pytest.mark.timeout(240)
 
 LT = names.API_VERSION, names.KIND
+# created with the run; the worker Job follows once the master runs, the collector at the end
 CHILD_KINDS = [("v1", "ConfigMap", names.config), ("v1", "PersistentVolumeClaim", names.results),
-               ("v1", "Service", names.master), ("batch/v1", "Job", names.master),
-               ("batch/v1", "Job", names.workers)]
+               ("v1", "Service", names.master), ("batch/v1", "Job", names.master)]
 
 
 def loadtest(name: str, **spec) -> dict:
@@ -61,13 +73,12 @@ def children(name: str) -> list[dict]:
     return out
 
 
-def make_pod(lt_name: str, component: str, container_statuses: dict) -> None:
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": f"{lt_name}-{component}-x1", "namespace": NS,
-                        "labels": names.labels(lt_name, component)},
-           "spec": {"containers": [{"name": component, "image": "x"}]},
-           "status": container_statuses}
-    kube.request("POST", kube.collection("v1", "Pod", NS), body=pod)
+JOB_NAMES = {"master": names.master, "workers": names.workers, "collector": names.collector}
+
+
+def make_pod(lt_name: str, component: str, status: dict) -> dict:
+    """A pod of the run's Job, created as the Job controller would, in the state given."""
+    return job_pod(NS, JOB_NAMES[component](lt_name), status)
 
 
 def job_status(name: str, status: dict) -> None:
@@ -80,8 +91,7 @@ def target_ready(lt_name: str) -> None:
 
 
 def master_complete(lt_name: str) -> None:
-    job_status(names.master(lt_name), {"succeeded": 1, "conditions": [
-        {"type": "Complete", "status": "True"}]})
+    complete_job(NS, names.master(lt_name))
 
 
 def collector_done(lt_name: str, message: str) -> None:
@@ -89,24 +99,48 @@ def collector_done(lt_name: str, message: str) -> None:
         {"name": "collector", "state": {"terminated": {"exitCode": 0, "message": message}}}]})
 
 
+def status_time(offset_s: float) -> str:
+    """An RFC 3339 time `offset_s` from now, as the API server writes them."""
+    t = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def warning_event(obj: dict, reason: str, message: str) -> None:
+    """A Warning Event about `obj`, as a controller or the kubelet posts it."""
+    meta = obj["metadata"]
+    kube.request("POST", kube.collection("v1", "Event", NS), body={
+        "apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": reason,
+        "message": message, "metadata": {"name": f"{meta['name']}.{time.time_ns()}"},
+        "involvedObject": {"kind": obj["kind"], "name": meta["name"], "namespace": NS,
+                           "uid": meta["uid"]},
+        "firstTimestamp": status_time(0), "lastTimestamp": status_time(0), "count": 1})
+
+
 def events_for(name: str) -> list[dict]:
     evs = kube.request("GET", f"/api/v1/namespaces/{NS}/events")["items"]
     return [e for e in evs if (e.get("involvedObject") or {}).get("name") == name]
 
 
-def loadgate_wait(cluster, name: str, timeout: str) -> subprocess.CompletedProcess:
+def loadgate_wait(cluster, name: str, timeout: str,
+                  user: str = "test") -> subprocess.CompletedProcess:
     import os
-    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig))
+    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig_for(user)))
     return subprocess.run([sys.executable, "-m", "loadgate", "wait", name, "-n", NS,
                            "--timeout", timeout], env=env, capture_output=True, text=True,
                           timeout=60)
+
+
+def workers_ready(name: str) -> None:
+    wait_until(lambda: kube.get("batch/v1", "Job", NS, names.workers(name)), 30,
+               "the worker Job")
+    job_status(names.workers(name), {"active": 2, "ready": 2})
 
 
 def run_to_collecting(name: str) -> None:
     wait_phase(name, "WaitingForTarget")
     target_ready(name)
     wait_phase(name, "Running")
-    job_status(names.workers(name), {"active": 2, "ready": 2})
+    workers_ready(name)
     wait_until(lambda: any(c["type"] == "WorkersConnected" and c["status"] == "True"
                            for c in status_of(name).get("conditions", [])), 30,
                "WorkersConnected=True")
@@ -170,6 +204,134 @@ def test_pass_run_end_to_end(cluster, collector_messages):
     assert kube.get("batch/v1", "Job", NS, "smoke-workers")["spec"]["parallelism"] == 2
 
 
+def test_workers_start_once_the_master_runs(cluster):
+    """Locust workers give up on a master that is not there after a few minutes: their Job
+    is created only when the master's target wait is over, so a slow target or node scale-up
+    cannot fail the run before workersConnect."""
+    create_lt(loadtest("patient"))
+    wait_phase("patient", "WaitingForTarget")
+    assert kube.get("batch/v1", "Job", NS, names.master("patient")) is not None
+    time.sleep(1.5)  # a few operator ticks
+    assert kube.get("batch/v1", "Job", NS, names.workers("patient")) is None
+    target_ready("patient")
+    wait_phase("patient", "Running")
+    workers = wait_until(lambda: kube.get("batch/v1", "Job", NS, names.workers("patient")), 30,
+                         "the worker Job")
+    assert workers["spec"]["parallelism"] == 2
+    delete_lt("patient")
+
+
+def test_ttl_cannot_eat_a_result(cluster, collector_messages):
+    """ttlSecondsAfterFinished: 0 — the TTL controller deletes a finished Job at once. The
+    Jobs carry no TTL until the run has its verdict, so the collector's outcome is read; then
+    they get it, and a Job gone after the verdict restarts nothing."""
+    create_lt(loadtest("brief", ttlSecondsAfterFinished=0))
+    run_to_collecting("brief")
+    jobs = [names.master("brief"), names.workers("brief"), names.collector("brief")]
+    for job in jobs:
+        assert "ttlSecondsAfterFinished" not in kube.get("batch/v1", "Job", NS, job)["spec"]
+    collector_done("brief", collector_messages["Pass"])
+    complete_job(NS, names.collector("brief"))
+    assert ttl_sweep(NS) == []  # the TTL controller finds nothing to delete
+    assert wait_phase("brief", "Succeeded")["verdict"] == "Pass"
+    wait_until(lambda: all(kube.get("batch/v1", "Job", NS, j)["spec"].get(
+        "ttlSecondsAfterFinished") == 0 for j in jobs), 30, "the TTL on every Job")
+    assert sorted(ttl_sweep(NS)) == sorted([names.master("brief"), names.collector("brief")])
+    time.sleep(1.5)  # a few operator ticks: nothing comes back
+    assert kube.get("batch/v1", "Job", NS, names.collector("brief")) is None
+    assert status_of("brief")["verdict"] == "Pass"
+    delete_lt("brief")
+
+
+def test_image_pull_backoff_fails_the_run_at_once(cluster):
+    """The kubelet already retried the pull once: no grace (printed: how long it takes)."""
+    create_lt(loadtest("nopull"))
+    wait_phase("nopull", "WaitingForTarget")
+    t0 = time.monotonic()
+    pod = make_pod("nopull", "master", {"initContainerStatuses": [waiting(
+        "wait-for-target", "ImagePullBackOff",
+        'Back-off pulling image "registry.test/loadgate:1.0"')]})
+    st = wait_phase("nopull", "Failed")
+    print(f"\npod in ImagePullBackOff -> LoadTest Failed: {time.monotonic() - t0:.2f}s")
+    assert st["verdict"] == "Error" and st["reason"] == (
+        f"pod {pod['metadata']['name']} cannot start: container wait-for-target: "
+        'ImagePullBackOff: Back-off pulling image "registry.test/loadgate:1.0"')
+    assert [c["reason"] for c in st["conditions"] if c["type"] == "TargetReady"] == [
+        "PodStartFailed"]
+    delete_lt("nopull")
+
+
+def test_results_volume_that_never_binds_fails_after_the_grace(cluster):
+    """A PVC left Pending (here: its StorageClass does not exist) ends the run once that
+    lasted LOADGATE_POD_START_GRACE (3s in these tests), with the provisioner's Event."""
+    create_lt(loadtest("unbound"))
+    wait_phase("unbound", "WaitingForTarget")
+    pvc = kube.patch("v1", "PersistentVolumeClaim", NS, names.results("unbound"),
+                     {"status": {"phase": "Pending"}}, subresource="status")
+    warning_event(pvc, "ProvisioningFailed", 'storageclass.storage.k8s.io "fast" not found')
+    st = wait_phase("unbound", "Failed", timeout=30)
+    assert st["reason"] == ("the results PVC unbound-results is still Pending after 3s: "
+                            'ProvisioningFailed: storageclass.storage.k8s.io "fast" not found')
+    delete_lt("unbound")
+
+
+def test_missing_locustfile_configmap_fails_after_one_retry(cluster):
+    create_lt(loadtest("nolf", locustfile={"configMapRef": {"name": "absent-lf"}}))
+    st = wait_phase("nolf", "Failed", timeout=30)
+    assert st["reason"] == ("the locustfile ConfigMap 'absent-lf' (spec.locustfile."
+                            "configMapRef) does not exist in namespace 'lg'")
+    assert children("nolf") == []  # no pod left waiting in ContainerCreating for ever
+    delete_lt("nolf")
+
+
+def test_evicted_worker_ends_the_run_as_disrupted(cluster):
+    """An eviction (DisruptionTarget) fails the worker Job through its podFailurePolicy, and
+    the run says so, instead of a bare BackoffLimitExceeded."""
+    create_lt(loadtest("evicted"))
+    wait_phase("evicted", "WaitingForTarget")
+    target_ready("evicted")
+    wait_phase("evicted", "Running")
+    workers_ready("evicted")
+    pod = make_pod("evicted", "workers", {"phase": "Running",
+                                          "containerStatuses": [running("worker")]})
+    pod = evict(pod)
+    fail_job_by_policy(NS, names.workers("evicted"), pod)
+    st = wait_phase("evicted", "Failed")
+    assert st["reason"].startswith(
+        f"the worker Job failed: pod {pod['metadata']['name']} was disrupted "
+        "(EvictionByEvictionAPI: Eviction API: evicting)")
+    assert [c["reason"] for c in st["conditions"] if c["type"] == "WorkersConnected"] == [
+        "Disrupted"]
+    delete_lt("evicted")
+
+
+def test_wait_rides_out_a_flaky_api_server(cluster):
+    """5xx, 429 and dropped connections are retried with backoff: the verdict decides."""
+    wait_phase("smoke", "Succeeded")  # Pass, from test_pass_run_end_to_end
+    fault = Fault("flaky", "/loadtests/smoke",
+                  [503, 429, "reset", "reset", "reset", "reset", 500])
+    cluster.emulator.faults.append(fault)
+    proc = loadgate_wait(cluster, "smoke", "60s", user="flaky")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert fault.served == 7 and "verdict Pass" in proc.stdout
+    assert "reading the LoadTest failed (503 Service Unavailable); retrying" in proc.stdout
+    assert "reading the LoadTest failed (no answer: ProtocolError" in proc.stdout  # resets
+
+
+def test_wait_never_says_fail_for_an_api_it_cannot_read(cluster):
+    """Exit 1 would roll back an Argo Rollouts analysis: a persistent API error is 2."""
+    cluster.emulator.faults.append(Fault("denied", "/loadtests/", forever=403))
+    t0 = time.monotonic()
+    proc = loadgate_wait(cluster, "smoke", "60s", user="denied")
+    assert proc.returncode == 2 and time.monotonic() - t0 < 30  # at once, not at the timeout
+    assert "cannot read LoadTest lg/smoke: 403 Forbidden (not retried)" in proc.stdout
+    cluster.emulator.faults.append(Fault("down", "/loadtests/", forever=503))
+    proc = loadgate_wait(cluster, "smoke", "3s", user="down")
+    assert proc.returncode == 2
+    assert "timed out after 3s waiting for lg/smoke (last API error: 503 Service " \
+           "Unavailable)" in proc.stdout
+
+
 def test_liveness_endpoint(cluster):
     import urllib.request
     url = f"http://127.0.0.1:{cluster.operator.liveness_port}/healthz"
@@ -212,14 +374,29 @@ def test_target_never_ready_fails(cluster):
 
 
 def test_stuck_run_hits_deadline(cluster):
-    create_lt(loadtest("stuck", timeouts={"deadline": "3s", "workersConnect": "2s"}))
+    create_lt(loadtest("stuck"))
+    wait_phase("stuck", "WaitingForTarget")
+    # as if the run had started ten minutes ago: its default deadline (30s ready + 10s load +
+    # 10s stop + 2m) has passed
+    kube.patch(*LT, NS, "stuck", {"status": {"startTime": status_time(-600)}},
+               subresource="status")
     st = wait_phase("stuck", "Failed", timeout=40)
-    assert st["verdict"] == "Error" and "deadline" in st["reason"]
+    assert st["verdict"] == "Error"
+    assert st["reason"] == ("the run did not finish within its deadline of 170s "
+                            "(phase was WaitingForTarget)")
     # kopf posts Events in the background: the status can land before the Event does
     wait_until(lambda: any(e["reason"] == "VerdictError" for e in events_for("stuck")), 20,
                "the VerdictError Event")
     proc = loadgate_wait(cluster, "stuck", "5s")
     assert proc.returncode == 2
+
+
+def test_deadline_shorter_than_the_run_is_an_invalid_spec(cluster):
+    create_lt(loadtest("hasty", timeouts={"deadline": "1m"}))
+    st = wait_phase("hasty", "Failed")
+    assert st["verdict"] == "Error" and st["reason"].startswith(
+        "invalid spec: spec.timeouts.deadline: must be at least 2m50s = target.readyTimeout 30s")
+    assert children("hasty") == []
 
 
 def test_rejected_child_fails_instead_of_retrying(cluster):
@@ -246,7 +423,7 @@ def test_restart_mid_run_no_duplicates(cluster, collector_messages):
     target_ready("restart")  # happens while no operator runs
     cluster.operator.start()
     wait_phase("restart", "Running", timeout=60)
-    job_status(names.workers("restart"), {"active": 2, "ready": 2})
+    workers_ready("restart")
     master_complete("restart")
     wait_phase("restart", "Collecting")
     collector_done("restart", collector_messages["Pass"])
@@ -328,19 +505,55 @@ def test_delete_is_not_blocked(cluster):
     assert all(c["metadata"]["ownerReferences"][0]["name"] == "gone" for c in children("gone"))
 
 
-def test_existing_child_is_adopted_not_duplicated(cluster):
-    """A child left by an operator that died before recording progress: 409 is fine."""
+def test_foreign_object_holding_a_childs_name_fails_the_run(cluster):
+    """An object nobody will delete (no owner: e.g. left by `--cascade=orphan`) is never
+    taken for this run's child."""
     kube.request("POST", kube.collection("v1", "Service", NS), body={
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": names.master("pre"), "namespace": NS,
                      "labels": names.labels("pre", "master")},
         "spec": {"ports": [{"port": 5557}]}})
     create_lt(loadtest("pre"))
-    wait_phase("pre", "WaitingForTarget")
-    services = [o for o in cluster.objects("v1/services")
-                if o["metadata"]["name"] == names.master("pre")]
-    assert len(services) == 1
+    st = wait_phase("pre", "Failed")
+    assert st["reason"] == ("Service pre-master already exists and is not this run's (owned by "
+                            "nothing); delete it or rename the LoadTest")
     delete_lt("pre")
+
+
+def test_recreated_loadtest_never_inherits_the_last_run(cluster, collector_messages):
+    """`kubectl delete lt x && kubectl create -f x.yaml` while the garbage collector still
+    deletes the old children (they linger with a deletionTimestamp, the old collector's pod
+    with its Fail verdict too): the new run waits, gets fresh children and its own verdict."""
+    old = create_lt(loadtest("again"))
+    run_to_collecting("again")
+    collector_done("again", collector_messages["Fail"])
+    assert wait_phase("again", "Succeeded")["verdict"] == "Fail"
+    delete_lt("again")
+    wait_until(lambda: kube.get(*LT, NS, "again") is None, 30, "the old LoadTest to go")
+    gc = GarbageCollector(NS, names.label_selector("again"))
+    assert len(gc.collect()) == len(CHILD_KINDS) + 2  # with its worker and collector Jobs
+
+    new = create_lt(loadtest("again"))
+    st = wait_until(lambda: (st := status_of("again")).get("phase") == "Pending" and st, 30,
+                    "Pending while the old children go")
+    assert "of an earlier run is still being deleted" in st["reason"]
+    gc.release()
+    gc.collect()  # the old Jobs are gone: their pods are deleted next and linger too
+    wait_phase("again", "WaitingForTarget", timeout=60)
+    uid = new["metadata"]["uid"]
+    assert uid != old["metadata"]["uid"]
+    kids = children("again")
+    assert len(kids) == len(CHILD_KINDS)
+    assert all(k["metadata"]["ownerReferences"][0]["uid"] == uid for k in kids)
+    # the old master pod (target ready) and collector pod (verdict Fail) are still listed
+    # under the same labels: they are not this run's
+    time.sleep(2)
+    assert status_of("again")["phase"] == "WaitingForTarget"
+    run_to_collecting("again")
+    collector_done("again", collector_messages["Pass"])
+    assert wait_phase("again", "Succeeded")["verdict"] == "Pass"
+    gc.release()
+    delete_lt("again")
 
 
 def test_creation_to_children_latency_burst(cluster):
@@ -359,3 +572,11 @@ def test_creation_to_children_latency_burst(cluster):
     print(f"\nburst of 5 LoadTests -> all children: median {lat[2]:.2f}s, max {lat[-1]:.2f}s")
     for i in range(5):
         delete_lt(f"burst-{i}")
+
+
+def test_operator_needed_nothing_the_chart_does_not_grant(cluster):
+    """Runs last: every request of the whole module's operator passed the chart's namespaced
+    Role (and the owner-reference admission check of stricter clusters), and kopf started
+    without falling back for missing permissions."""
+    assert cluster.emulator.forbidden == []
+    assert "Not enough permissions" not in cluster.operator.log.read_text()

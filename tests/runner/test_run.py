@@ -76,6 +76,15 @@ def test_bad_override_and_missing_file_exit_3(tmp_path):
     assert r.returncode == 3 and "nope.yaml" in r.stdout
 
 
+def test_deadline_shorter_than_the_run_exits_3(tmp_path):
+    f = write_loadtest(tmp_path, "late", "http://127.0.0.1:9",
+                       {"users": 1, "spawnRate": 1, "runTime": "5m"},
+                       timeouts={"deadline": "5m"})
+    r = loadgate_run(str(f), cwd=tmp_path)
+    assert r.returncode == 3
+    assert "spec.timeouts.deadline: must be at least 8m10s" in r.stdout
+
+
 @pytest.mark.parametrize("argv", [["--run-time", "-5s"], ["--users", "abc"], ["--users"],
                                   ["--no-such-flag"], ["--out", "{file}"],
                                   ["--out", "/proc/loadgate-out"]])

@@ -50,7 +50,8 @@ def test_constant_defaults():
     assert lt.workers == 1 and lt.ttl_seconds_after_finished == 86400
     assert lt.scenario.weights == {"single": 8, "batch": 2, "health": 1}
     assert lt.scenario.single_texts == (1, 2) and lt.scenario.batch_texts == (8, 16)
-    assert lt.timeouts == spec.Timeouts(120.0, 1800.0)
+    # the deadline defaults to its minimum: readyTimeout 5m + 1m + stopTimeout 10s + 2m margin
+    assert lt.timeouts == spec.Timeouts(120.0, 490.0)
     assert lt.thresholds == spec.Thresholds() and lt.baseline is None and lt.locustfile is None
 
 
@@ -220,6 +221,40 @@ def test_errors_name_the_field(field, value, path, message):
         parse(_with(field, value))
     assert any(p == path and message in m for p, m in e.value.errors), e.value.errors
     assert f"{path}: " in str(e.value)
+
+
+@pytest.mark.parametrize("load,target,minimum", [
+    ({"users": 10, "runTime": "5m"}, {}, "12m10s"),                       # 5m + 5m + 10s + 2m
+    ({"stages": [{"duration": "30s", "users": 10}, {"duration": "1m", "users": 40}],
+      "stopTimeout": "5s"}, {"readyTimeout": "1m"}, "4m35s"),              # 1m + 1m30s + 5s + 2m
+    ({"breakpoint": {"startUsers": 5, "stepUsers": 5, "stepDuration": "15s", "maxUsers": 100}},
+     {"readyTimeout": "30s"}, "7m40s"),                                    # 30s + 20 x 15s + 10s + 2m
+])
+def test_deadline_must_cover_ready_plan_stop_and_margin(load, target, minimum):
+    """A deadline shorter than readyTimeout + planned load + stopTimeout + 2m is rejected,
+    naming the fields and the minimum; without one, the minimum is the default."""
+    seconds = parse_duration(minimum)
+    d = doc(load=load, target={"url": "http://127.0.0.1:8000", **target})
+    assert parse(d).timeouts.deadline_s == seconds
+    assert parse({**d, "spec": {**d["spec"], "timeouts": {"deadline": minimum}}})
+    d["spec"]["timeouts"] = {"deadline": seconds - 1}
+    with pytest.raises(SpecError) as e:
+        parse(d)
+    [(path, message)] = e.value.errors
+    assert path == "spec.timeouts.deadline"
+    assert message.startswith(f"must be at least {minimum} = target.readyTimeout ")
+    for part in ("the planned load", "load.stopTimeout", "2m for pods to start"):
+        assert part in message
+
+
+def test_deadline_follows_an_override():
+    """A longer run time from the command line moves the default deadline along; against a
+    deadline written in the file it is an error like a bad file."""
+    lt = parse(doc(load={"users": 1, "runTime": "1m"}))
+    assert spec.override(lt, {"load.runTime": "10m"}).timeouts.deadline_s == 300 + 600 + 10 + 120
+    fixed = parse(doc(load={"users": 1, "runTime": "1m"}, timeouts={"deadline": "10m"}))
+    with pytest.raises(SpecError, match="spec.timeouts.deadline: must be at least 17m10s"):
+        spec.override(fixed, {"load.runTime": "10m"})
 
 
 LOAD_ERRORS = [

@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from support.base_image import cache_dir, machine_lock
@@ -87,10 +88,22 @@ def ensure(name: str, *, base: str, key_args: dict[str, str] | None = None,
         return ref
 
 
-def _prune_older(name: str, keep: str) -> None:
-    """Drop this machine's older builds of the image (their shared layers stay)."""
+def _prune_older(name: str, keep: str, *, newest: int = 3, min_age_s: float = 3600) -> None:
+    """Drop this machine's older builds of the image (their shared layers stay): all but the
+    `newest` few, and only those built over `min_age_s` ago, so that test sessions of other
+    checkouts running at the same time keep the images they just built."""
     repo = REPOSITORY.format(name=name)
-    refs = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repo).stdout.split()
-    old = [r for r in refs if r != keep]
+    rows = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}\t{{.ID}}", repo).stdout
+    refs = [line.split("\t")[0] for line in rows.splitlines() if line.strip()]
+    created = {}
+    for ref in refs:
+        out = docker("image", "inspect", "--format", "{{.Created}}", ref, check=False).stdout
+        try:
+            created[ref] = datetime.fromisoformat(out.strip()[:26].rstrip("Z")).replace(
+                tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            continue
+    by_age = sorted(created, key=created.get, reverse=True)
+    old = [r for r in by_age[newest:] if r != keep and time.time() - created[r] > min_age_s]
     if old:
         docker("image", "rm", *old, check=False)

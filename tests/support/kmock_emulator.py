@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import datetime
 import itertools
 import json
@@ -22,6 +23,8 @@ import kmock
 import yaml
 from kmock._internal import enums
 from kmock._internal.k8s import KubernetesError
+
+from support.kube_rbac import Authorizer, attributes, owner_reference_checks
 
 RESOURCES = {
     "v1/namespaces": dict(kind="Namespace", namespaced=False),
@@ -107,8 +110,43 @@ def selector_matches(obj: dict, selector: str | None) -> bool:
     return True
 
 
+@dataclasses.dataclass
+class Fault:
+    """Answers for the requests of `user` whose path contains `path`, in place of the real ones:
+    each of `answers` once (an HTTP status, or "reset" for a dropped connection), then
+    `forever` (if set) for every later one."""
+
+    user: str | None
+    path: str
+    answers: list = dataclasses.field(default_factory=list)
+    forever: int | str | None = None
+    served: int = 0
+
+    def next_answer(self):
+        if self.answers:
+            self.served += 1
+            return self.answers.pop(0)
+        if self.forever is not None:
+            self.served += 1
+        return self.forever
+
+
+def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
+    headers = {"Retry-After": "1"} if code == 429 else None
+    return aiohttp.web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                      "status": "Failure", "message": message,
+                                      "reason": reason, "code": code},
+                                     status=code, headers=headers)
+
+
 class Emulator(kmock.KubernetesEmulator):
-    """Stamps metadata, bumps resourceVersion/generation, JSON-patch, labelSelector, no lost events."""
+    """Stamps metadata, bumps resourceVersion/generation, JSON-patch, labelSelector, no lost events.
+
+    Requests carry a bearer token naming their user. `rbac[user]` (an Authorizer) makes the
+    emulator answer 403 like the API server's RBAC authorizer for that user (recorded in
+    `forbidden`); users without one are cluster admins. `faults` inject failures (5xx, 429,
+    dropped connections) for one user's requests.
+    """
 
     _rv = itertools.count(1000)
 
@@ -116,6 +154,40 @@ class Emulator(kmock.KubernetesEmulator):
         super().__attrs_post_init__()
         for key, info in RESOURCES.items():
             self.resources[key] = kmock.ResourceInfo(verbs=VERBS, **info)
+        self.rbac: dict[str, Authorizer] = {}
+        self.forbidden: list[str] = []
+        self.faults: list[Fault] = []
+        # (API group, kind) -> plural, for the owner-reference admission check
+        self.plurals = {(k.split("/")[0] if k.count("/") == 2 else "", v["kind"]):
+                        k.rsplit("/", 1)[1] for k, v in RESOURCES.items()}
+
+    def _fault(self, user: str, path: str):
+        for fault in self.faults:
+            if fault.user in (None, user) and fault.path in path:
+                answer = fault.next_answer()
+                if answer is not None:
+                    return answer
+        return None
+
+    async def _denied(self, raw_request, user: str) -> aiohttp.web.Response | None:
+        """403 as RBAC (and the OwnerReferencesPermissionEnforcement admission) would answer."""
+        auth = self.rbac.get(user)
+        a = attributes(raw_request.method, raw_request.path, dict(raw_request.query))
+        if auth is None or a is None:
+            return None
+        checks = [a]
+        if a.verb in ("create", "update", "patch") and raw_request.can_read_body:
+            try:
+                body = json.loads(await raw_request.read() or b"null")
+            except ValueError:
+                body = None
+            checks += owner_reference_checks(body, a.namespace, self.plurals)
+        for check in checks:
+            if not auth.allows(check):
+                why = auth.why_not(check, f'User "{user}"')
+                self.forbidden.append(why)
+                return _status(403, "Forbidden", f"{a.resource} is forbidden: {why}")
+        return None
 
     namespaces = ("lg",)
     # (plural, subresource) of every write that carried a "status" key: proves the operator
@@ -123,6 +195,17 @@ class Emulator(kmock.KubernetesEmulator):
     status_writes: list = []
 
     async def __call__(self, raw_request):
+        user = (raw_request.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        answer = self._fault(user, raw_request.path)
+        if answer == "reset":
+            raw_request.transport.abort()  # the client sees the connection dropped mid-request
+            return aiohttp.web.Response(status=500)
+        if answer is not None:
+            return _status(int(answer), "InternalError" if answer >= 500 else "TooManyRequests",
+                           f"injected fault {answer}")
+        denied = await self._denied(raw_request, user)
+        if denied is not None:
+            return denied
         # kmock 0.8 cannot parse the cluster-wide /api/v1/namespaces path: serve it here
         if raw_request.path.rstrip("/") == "/api/v1/namespaces" and raw_request.method == "GET":
             if raw_request.query.get("watch") in ("true", "1"):
@@ -256,15 +339,20 @@ class EmulatorThread:
         self.thread.start()
         if not self._ready.wait(20):
             raise RuntimeError("the Kubernetes emulator did not start")
-        self.kubeconfig = self.tmp / "kubeconfig"
-        self.kubeconfig.write_text(yaml.safe_dump({
+        self.kubeconfig = self.kubeconfig_for("test")  # a cluster admin
+        return self
+
+    def kubeconfig_for(self, user: str) -> Path:
+        """A kubeconfig whose bearer token names `user` (see Emulator.rbac and .faults)."""
+        path = self.tmp / f"kubeconfig-{user}"
+        path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
             "clusters": [{"name": "kmock", "cluster": {"server": self.url}}],
-            "users": [{"name": "kmock", "user": {"token": "test"}}],
+            "users": [{"name": "kmock", "user": {"token": user}}],
             "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock",
                                                        "namespace": "lg"}}],
         }))
-        return self
+        return path
 
     def __exit__(self, *exc) -> None:
         self.loop.call_soon_threadsafe(self._stop.set)

@@ -30,7 +30,11 @@ from loadgate_operator import kube
 from support import podrunner
 
 JOB_FIELDS = {"backoffLimit", "parallelism", "completions", "ttlSecondsAfterFinished",
-              "activeDeadlineSeconds", "template"}
+              "activeDeadlineSeconds", "template", "podFailurePolicy"}
+# podFailurePolicy rules this controller can honour: a pod with one of these conditions True
+# fails the Job (the pods run here are never evicted or preempted, so none ever carries one;
+# a rule on anything else, such as exit codes, is refused rather than ignored)
+POD_FAILURE_CONDITIONS = {"DisruptionTarget"}
 
 
 def _now() -> str:
@@ -155,6 +159,12 @@ class Kubelet:
             raise podrunner.Unsupported(f"Job {job['metadata']['name']}: {sorted(unknown)}")
         if spec.get("backoffLimit", 6) != 0:
             raise podrunner.Unsupported("Job backoffLimit > 0: this controller never retries")
+        for rule in (spec.get("podFailurePolicy") or {}).get("rules", []):
+            conditions = {c.get("type") for c in rule.get("onPodConditions") or []}
+            if set(rule) != {"action", "onPodConditions"} or rule["action"] != "FailJob" or \
+                    not conditions <= POD_FAILURE_CONDITIONS:
+                raise podrunner.Unsupported(f"Job {job['metadata']['name']}: podFailurePolicy "
+                                            f"rule {rule} (only FailJob on {POD_FAILURE_CONDITIONS})")
         n = spec.get("parallelism", 1)
         if (spec.get("completions") or n) != n:
             raise podrunner.Unsupported("Job completions != parallelism")

@@ -9,6 +9,11 @@ quits; the gate reads it, locally and on Kubernetes alike. The listener is its o
 module (`cpu_listener.py`, loaded with -f like the shape), so custom locustfiles get it too.
 (Locust's own usage_monitor samples only every 10 s: too coarse for short steps.)
 
+In a container with a CPU limit under one core (a cgroup quota), a saturated process reads only
+that share (500m: ~50%) and would pass as healthy; readings are scaled to the share the process
+may use, so 100% means saturated whatever the limit (the operator also gives its worker pods
+requests equal to limits).
+
 No locust import at module level: the gate imports this to read the record.
 """
 
@@ -40,14 +45,37 @@ def read_record(csv_prefix: str | Path) -> dict:
     return {"maxCpuPercent": float(cpu), "source": "locust"}
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cpu_limit_cores(root: Path = CGROUP_ROOT) -> float | None:
+    """This container's CPU limit in cores from its cgroup quota (v2 cpu.max, v1
+    cpu.cfs_quota_us / cpu.cfs_period_us), or None without one."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    for v1 in (root / "cpu", root / "cpu,cpuacct", root):
+        try:
+            quota = int((v1 / "cpu.cfs_quota_us").read_text())
+            period = int((v1 / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return None if quota <= 0 or period <= 0 else quota / period
+    return None
+
+
 class CpuPeak:
     """One process's CPU, read once per call: a smoothed figure once a full window of readings
-    under load exists, None otherwise (or once the process is gone)."""
+    under load exists, None otherwise (or once the process is gone). With a CPU limit under
+    one core (`limit_cores`), figures are percent of that share."""
 
-    def __init__(self, proc, smooth: int = SMOOTH_SAMPLES):
+    def __init__(self, proc, smooth: int = SMOOTH_SAMPLES, limit_cores: float | None = None):
         self.proc = proc  # a psutil.Process
         self.recent: deque[float] = deque(maxlen=smooth)
         self.gone = False
+        self.share = min(1.0, limit_cores) if limit_cores and limit_cores > 0 else 1.0
         self._read()  # the first reading only starts the clock
 
     def _read(self) -> float | None:
@@ -66,7 +94,7 @@ class CpuPeak:
         if cpu is None or not loaded:
             self.recent.clear()
             return None
-        self.recent.append(cpu)
+        self.recent.append(cpu / self.share)
         if len(self.recent) < self.recent.maxlen:
             return None
         return sum(self.recent) / len(self.recent)
@@ -85,7 +113,7 @@ def watch(environment, **_) -> None:
     peak: list[float] = []
 
     def sampler() -> None:
-        cpu = CpuPeak(psutil.Process())
+        cpu = CpuPeak(psutil.Process(), limit_cores=cpu_limit_cores())
         while True:
             gevent.sleep(SAMPLE_EVERY_S)
             smoothed = cpu.sample(runner.user_count > 0)

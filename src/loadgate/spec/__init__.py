@@ -8,6 +8,7 @@ from loadgate.spec.durations import DurationError, format_duration, parse_durati
 from loadgate.spec.manifest import capped, document, manifest, override
 from loadgate.spec.model import (
     API_VERSION,
+    DEADLINE_MARGIN_S,
     KIND,
     THRESHOLD_KEYS,
     Baseline,
@@ -21,6 +22,7 @@ from loadgate.spec.model import (
     ThresholdKey,
     Thresholds,
     Timeouts,
+    minimum_deadline_s,
 )
 from loadgate.spec.parser import SpecError, load_file, parse, parse_thresholds
 from loadgate.spec.runtime import (
@@ -32,10 +34,10 @@ from loadgate.spec.runtime import (
 )
 
 __all__ = [
-    "API_VERSION", "CONFIG_ENV", "KIND", "RUNTIME_FILE", "THRESHOLD_KEYS", "Baseline",
+    "API_VERSION", "CONFIG_ENV", "DEADLINE_MARGIN_S", "KIND", "RUNTIME_FILE", "THRESHOLD_KEYS", "Baseline",
     "Breakpoint", "DurationError", "Load", "LoadTest", "LocustfileRef", "Scenario", "SpecError",
     "Stage", "Target", "ThresholdKey", "Thresholds", "Timeouts", "capped", "document",
-    "format_duration",
-    "load_file", "manifest", "override", "parse", "parse_duration", "parse_thresholds",
+    "format_duration", "load_file", "manifest", "minimum_deadline_s", "override", "parse",
+    "parse_duration", "parse_thresholds",
     "read_runtime", "runtime_json", "write_runtime",
 ]

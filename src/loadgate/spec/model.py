@@ -166,10 +166,22 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """spec.timeouts: `workersConnect` (default 2m), `deadline` for the whole run (30m)."""
+    """spec.timeouts: `workersConnect` (default 2m), `deadline` for the run until its load
+    finished (the parser's default: `minimum_deadline_s`; the collector has its own budget)."""
 
     workers_connect_s: float = 120.0
     deadline_s: float = 1800.0
+
+
+# On top of the target's readyTimeout, the planned load and its stopTimeout: pods starting,
+# workers connecting and Locust writing its reports.
+DEADLINE_MARGIN_S = 120.0
+
+
+def minimum_deadline_s(target: Target, load: Load) -> float:
+    """The shortest `timeouts.deadline` a run can keep (also its default): the target's
+    readyTimeout + the planned load (`Load.duration_s`) + stopTimeout + DEADLINE_MARGIN_S."""
+    return target.ready_timeout_s + load.duration_s + load.stop_timeout_s + DEADLINE_MARGIN_S
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ import math
 import re
 from pathlib import Path
 
-from loadgate.spec.durations import DurationError, parse_duration
+from loadgate.spec.durations import DurationError, format_duration, parse_duration
 from loadgate.spec.model import (
     API_VERSION,
+    DEADLINE_MARGIN_S,
     KIND,
     THRESHOLD_KEYS,
     Baseline,
@@ -27,6 +28,7 @@ from loadgate.spec.model import (
     Target,
     Thresholds,
     Timeouts,
+    minimum_deadline_s,
 )
 
 MAX_USERS = 100_000
@@ -182,7 +184,7 @@ def parse(doc: dict) -> LoadTest:
     thresholds = (_thresholds(r, spec["thresholds"], "spec.thresholds", nested=True)
                   if "thresholds" in spec else Thresholds())
     baseline = _baseline(r, spec)
-    timeouts = _timeouts(r, spec)
+    timeouts = _timeouts(r, spec, target, load)
     ttl = r.integer(spec, "ttlSecondsAfterFinished", "spec", minimum=0,
                     default=LoadTest.ttl_seconds_after_finished)
     if r.errors:
@@ -377,16 +379,39 @@ def _baseline(r: _Reader, spec: dict) -> Baseline | None:
                                                 default=Baseline.max_regression_pct))
 
 
-def _timeouts(r: _Reader, spec: dict) -> Timeouts:
-    if "timeouts" not in spec:
-        return Timeouts()
+def _timeouts(r: _Reader, spec: dict, target: Target | None, load: Load | None) -> Timeouts:
+    """spec.timeouts; `deadline` must cover readyTimeout + the planned load + stopTimeout +
+    DEADLINE_MARGIN_S, so Locust always stops by its own plan first (also the default)."""
     path = "spec.timeouts"
-    d = r.mapping(spec["timeouts"], path, {"workersConnect", "deadline"})
+    d = r.mapping(spec["timeouts"], path, {"workersConnect", "deadline"}) \
+        if "timeouts" in spec else {}
     if d is None:
         return Timeouts()
-    return Timeouts(workers_connect_s=r.duration(d, "workersConnect", path,
-                                                 default=Timeouts.workers_connect_s),
-                    deadline_s=r.duration(d, "deadline", path, default=Timeouts.deadline_s))
+    connect = r.duration(d, "workersConnect", path, default=Timeouts.workers_connect_s)
+    minimum = _minimum_deadline(target, load)
+    deadline = r.duration(d, "deadline", path, default=minimum)
+    if deadline is None or minimum is None:
+        return Timeouts(workers_connect_s=connect, deadline_s=deadline or Timeouts.deadline_s)
+    if deadline < minimum:
+        r.error(f"{path}.deadline", (
+            f"must be at least {format_duration(minimum)} = target.readyTimeout "
+            f"{format_duration(target.ready_timeout_s)} + the planned load "
+            f"{format_duration(load.duration_s)} + load.stopTimeout "
+            f"{format_duration(load.stop_timeout_s)} + {format_duration(DEADLINE_MARGIN_S)} "
+            f"for pods to start and Locust to write its results; not {d['deadline']!r} "
+            f"(leave it out to get the minimum)"))
+    return Timeouts(workers_connect_s=connect, deadline_s=deadline)
+
+
+def _minimum_deadline(target: Target | None, load: Load | None) -> float | None:
+    """None while the parts it adds up are themselves invalid (already reported)."""
+    if target is None or target.ready_timeout_s is None or load is None \
+            or load.stop_timeout_s is None:
+        return None
+    try:
+        return minimum_deadline_s(target, load)
+    except TypeError:  # a stage or breakpoint field was invalid
+        return None
 
 
 def load_file(path) -> LoadTest:
