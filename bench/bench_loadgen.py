@@ -12,6 +12,12 @@ users (no think time) for --seconds, once with each locustfile, side by side:
 
 Prints requests/s, the worker's CPU (psutil: busy % of one core, and CPU ms per request), the
 server's CPU (if near 100 % the figure is the server's, not the worker's), and the ratio b/a.
+
+Then the open-loop mode (skip with --no-open-loop): the same topology runs the built-in
+locustfile as a rate load stepping the offered rate (--rate-start, --rate-step every
+--rate-step-s seconds) until a step drops a request; per step it prints offered, achieved,
+dropped, the generator's lateness (p99) and the worker's CPU, and the highest rate one worker
+process keeps on schedule: achieved/offered >= 0.99 and nothing dropped.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from pathlib import Path
 import psutil
 
 from loadgate import spec
+from loadgate.analysis import record_windows
 from loadgate.loadgen import LOCUSTFILE
 from loadgate.loadgen.command import master_args, worker_args
+from loadgate.loadgen.latency_record import read_record
 from loadgate.loadgen.think_time import WAIT_TIME_ENV
 from loadgate.runner.serve import free_port
 
@@ -142,10 +150,90 @@ def run_one(label: str, locustfile: Path, base: str, seconds: int, users: int, w
             "server_cpu_pct": 100 * server_busy}
 
 
+ON_SCHEDULE = 0.99  # achieved / offered, with nothing dropped
+
+
+def run_open_loop(base: str, work: Path, server: psutil.Process, *, start: int, step: int,
+                  step_s: int, max_rps: int) -> list[dict]:
+    """One rate breakpoint (master + one worker) that stops at the first step with a drop;
+    per step: offered, achieved, dropped, lateness, the worker's and the server's CPU."""
+    lt = spec.parse(spec.document("bench-open-loop", {
+        "target": {"url": base},
+        "load": {"breakpoint": {"startRps": start, "stepRps": step,
+                                "stepDuration": f"{step_s}s", "maxRps": max_rps,
+                                "maxInFlight": 2000}, "stopTimeout": "3s"},
+        "thresholds": {"p95Ms": 60_000, "maxErrorRate": 1.0, "maxDroppedRate": 0.0}}))
+    cfg = work / "open-loop.loadtest.json"
+    cfg.write_text(spec.runtime_json(lt))
+    env = {**os.environ, spec.CONFIG_ENV: str(cfg)}
+    port, prefix = free_port(), work / "open-loop"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "locust", *worker_args(lt, locustfile=LOCUSTFILE,
+                                                      master_host="127.0.0.1", master_port=port)],
+        env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    master = subprocess.Popen(
+        [sys.executable, "-m", "locust", *master_args(
+            lt, locustfile=LOCUSTFILE, csv_prefix=prefix, html=work / "open-loop.html",
+            expect_workers=1, bind_port=port), "--loglevel", "WARNING"],
+        env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wproc = psutil.Process(worker.pid)
+    cpu: list[tuple[float, float, float]] = []   # (time, worker cpu s, server cpu s)
+    while master.poll() is None:
+        try:
+            w, sv = wproc.cpu_times(), server.cpu_times()
+        except psutil.Error:
+            break
+        cpu.append((time.time(), w.user + w.system, sv.user + sv.system))
+        time.sleep(0.5)
+    master.wait(timeout=60)
+    worker.wait(timeout=30)
+    record, why = read_record(prefix)
+    if record is None:
+        raise RuntimeError(f"the open-loop run left no latency record ({why})")
+
+    def busy(t0: float, t1: float, column: int) -> float:
+        inside = [c for c in cpu if t0 <= c[0] <= t1]
+        if len(inside) < 2:
+            return float("nan")
+        return 100 * (inside[-1][column] - inside[0][column]) / (inside[-1][0] - inside[0][0])
+
+    out = []
+    for w in record_windows(record):
+        meta = record.meta[w.index]
+        out.append({"rps": w.planned_rps, "offered": w.offered_rps, "achieved": w.rps,
+                    "dropped": w.dropped, "lag_p99_ms": w.lag_p99_ms, "p95_ms": w.p95_ms,
+                    "worker_cpu_pct": busy(meta["startS"], meta["endS"], 1),
+                    "server_cpu_pct": busy(meta["startS"], meta["endS"], 2)})
+    return out
+
+
+def print_open_loop(steps: list[dict]) -> None:
+    print()
+    print("open loop: one Locust worker process, built-in locustfile, rate steps until a drop")
+    print(f"{'rate':>6} {'offered':>8} {'achieved':>9} {'dropped':>8} {'late p99':>9} "
+          f"{'p95':>8} {'worker CPU':>11} {'server CPU':>11}")
+    for r in steps:
+        print(f"{r['rps']:>6.0f} {r['offered']:>8.1f} {r['achieved']:>9.1f} {r['dropped']:>8} "
+              f"{r['lag_p99_ms']:>7.1f}ms {r['p95_ms']:>6.1f}ms {r['worker_cpu_pct']:>10.0f}% "
+              f"{r['server_cpu_pct']:>10.0f}%")
+    kept = [r for r in steps if r["dropped"] == 0 and r["offered"] and
+            r["achieved"] / r["offered"] >= ON_SCHEDULE]
+    best = max((r["rps"] for r in kept), default=None)
+    print(f"highest rate kept on schedule (achieved/offered >= {ON_SCHEDULE}, no drops): "
+          f"{best:.0f} req/s" if best is not None else "no step kept its schedule")
+    if any(r["server_cpu_pct"] > 90 for r in steps):
+        print("note: the server was near a full core in some steps; the limit may be its")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--no-open-loop", action="store_true", help="skip the open-loop mode")
+    ap.add_argument("--rate-start", type=int, default=100)
+    ap.add_argument("--rate-step", type=int, default=100)
+    ap.add_argument("--rate-step-s", type=int, default=5)
+    ap.add_argument("--rate-max", type=int, default=3000)
     args = ap.parse_args(argv)
     if args.seconds < 6:
         ap.error("--seconds must be at least 6")
@@ -163,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                                server),
                        run_one("b-loadgate", LOCUSTFILE, base, args.seconds, args.users, work,
                                server)]
+            steps = None if args.no_open_loop else run_open_loop(
+                base, work, server, start=args.rate_start, step=args.rate_step,
+                step_s=args.rate_step_s, max_rps=args.rate_max)
         finally:
             srv.terminate()
             srv.wait(timeout=10)
@@ -179,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
           f"CPU per request {b['cpu_ms_per_request'] / a['cpu_ms_per_request']:.2f}")
     if any(r["server_cpu_pct"] > 90 for r in results):
         print("note: the server was near a full core; req/s may be the server's limit")
+    if steps is not None:
+        print_open_loop(steps)
     return 0
 
 

@@ -2,8 +2,9 @@
 
 Pod layout shared by every Job:
   /config    the run's ConfigMap: loadtest.json (the LoadTest's runtime form, named by
-             LOADGATE_CONFIG), locustfile.py (built-in), cpu_listener.py, shape.py
-             (stages/breakpoint), baseline.json (when the spec names a finished baseline)
+             LOADGATE_CONFIG), locustfile.py (built-in), cpu_listener.py,
+             latency_listener.py, shape.py (shaped loads), rate_driver.py (rate loads),
+             baseline.json (when the spec names a finished baseline)
   /locustfile  the user's ConfigMap, only with spec.locustfile.configMapRef
   /results   subPath <name> of the results PVC (per run, or a shared claim)
   /tmp       emptyDir: the root filesystem is read-only
@@ -16,7 +17,13 @@ import copy
 import json
 import math
 
-from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
+from loadgate.loadgen import (
+    CPU_LISTENER_FILE,
+    LATENCY_LISTENER_FILE,
+    LOCUSTFILE,
+    RATE_DRIVER_FILE,
+    SHAPE_FILE,
+)
 from loadgate.loadgen.command import master_args, run_time_cap_s, worker_args
 from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json
 from loadgate.urls import join
@@ -94,11 +101,14 @@ def build_configmap(lt, *, baseline: dict | None = None) -> dict:
 
     The user's locustfile (configMapRef) is mounted from their own ConfigMap instead of ours.
     """
-    data = {RUNTIME_FILE: runtime_json(lt), CPU_LISTENER_FILE.name: CPU_LISTENER_FILE.read_text()}
+    data = {RUNTIME_FILE: runtime_json(lt), CPU_LISTENER_FILE.name: CPU_LISTENER_FILE.read_text(),
+            LATENCY_LISTENER_FILE.name: LATENCY_LISTENER_FILE.read_text()}
     if lt.locustfile is None:
         data[LOCUSTFILE.name] = LOCUSTFILE.read_text()
     if lt.load.mode != "constant":
         data[SHAPE_FILE.name] = SHAPE_FILE.read_text()
+    if lt.load.open_loop:
+        data[RATE_DRIVER_FILE.name] = RATE_DRIVER_FILE.read_text()
     if baseline is not None:
         data["baseline.json"] = json.dumps(baseline, indent=2, sort_keys=True)
     return {"apiVersion": "v1", "kind": "ConfigMap",

@@ -83,9 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--spawn-rate", default=None,
                    help="override spec.load.spawnRate (users loads) or breakpoint.spawnRate")
     r.add_argument("--run-time", default=None,
-                   help="override spec.load.runTime (30s, 5m, 1h); on stages and breakpoint "
-                        "loads a cap: the plan is cut there")
+                   help="override spec.load.runTime (30s, 5m, 1h) or a rate load's duration; on "
+                        "stages and breakpoint loads (users or rate) a cap: the plan is cut there")
+    r.add_argument("--rps", default=None,
+                   help="open loop at RPS requests/s: override spec.load.rate.rps, or run a "
+                        "users load as a rate load of its runTime")
     r.add_argument("--max-users", default=None, help="override spec.load.breakpoint.maxUsers")
+    r.add_argument("--max-rps", default=None,
+                   help="override spec.load.breakpoint.maxRps (rate breakpoint loads)")
     r.add_argument("--step-duration", default=None,
                    help="override spec.load.breakpoint.stepDuration (30s, 1m)")
     r.add_argument("--threshold", action="append", default=[], metavar="KEY=VALUE",

@@ -14,11 +14,28 @@ from support.loadtests import loadtest_doc
 PROFILES = sorted((REPO / "profiles").glob("*.yaml"))
 
 
-def cel_exactly_one(load: dict) -> bool:
-    """spec.load's CEL rules, evaluated the way the API server would."""
-    n = sum(k in load for k in ("users", "stages", "breakpoint"))
-    return n == 1 and ("users" not in load or "runTime" in load) and (
-        "users" in load or ("runTime" not in load and "spawnRate" not in load))
+def cel_load_rules(load: dict) -> bool:
+    """spec.load's CEL rules (and those of its breakpoint and stage lists), evaluated the way
+    the API server would."""
+    n = sum(k in load for k in ("users", "stages", "breakpoint", "rate", "rateStages"))
+    ok = n == 1 and ("users" not in load or "runTime" in load) and (
+        "users" in load or ("runTime" not in load and "spawnRate" not in load)) and (
+        "rateStages" in load or ("arrival" not in load and "maxInFlight" not in load))
+    bp = load.get("breakpoint")
+    if isinstance(bp, dict):
+        by_users = {"startUsers", "stepUsers", "maxUsers"} <= set(bp) and not (
+            {"startRps", "stepRps", "maxRps", "arrival", "maxInFlight"} & set(bp))
+        by_rate = {"startRps", "stepRps", "maxRps"} <= set(bp) and not (
+            {"startUsers", "stepUsers", "maxUsers", "spawnRate"} & set(bp))
+        ok = ok and (by_users or by_rate)
+        ok = ok and bp.get("maxUsers", 1) >= bp.get("startUsers", 0)
+        ok = ok and bp.get("maxRps", 1) >= bp.get("startRps", 0)
+    for key in ("stages", "rateStages"):
+        names = [s["name"] for s in load.get(key, []) if "name" in s]
+        ok = ok and len(names) == len(set(names))
+    if "rateStages" in load:
+        ok = ok and any(s.get("rps", 0) > 0 for s in load["rateStages"])
+    return ok
 
 
 def test_crd_is_a_valid_v1_crd():
@@ -78,7 +95,7 @@ def test_profile_validates_against_crd(path):
     doc = yaml.safe_load(path.read_text())
     assert doc["apiVersion"] == "loadgate.dev/v1alpha1" and doc["kind"] == "LoadTest"
     validator("spec").validate(doc["spec"])
-    assert cel_exactly_one(doc["spec"]["load"])
+    assert cel_load_rules(doc["spec"]["load"])
 
 
 GOOD = {"target": {"url": "http://model-server:8000", "readyTimeout": "5m"},
@@ -105,7 +122,7 @@ DELETE = object()
 
 def test_good_spec_is_accepted():
     validator("spec").validate(GOOD)
-    assert cel_exactly_one(GOOD["load"])
+    assert cel_load_rules(GOOD["load"])
     validator("spec").validate(mutate("load.runTime", 90))  # durations: int-or-string
 
 
@@ -129,23 +146,79 @@ def test_invalid_specs_are_rejected_by_the_schema(path, value):
         validator("spec").validate(mutate(path, value))
 
 
+RATE_BREAKPOINT = {"startRps": 10, "stepRps": 10, "stepDuration": "20s", "maxRps": 100}
+
+
 @pytest.mark.parametrize("load", [
     {"users": 5, "runTime": "1m", "stages": [{"duration": "10s", "users": 1}]},
     {"spawnRate": 1},
     {"users": 5},
     {"breakpoint": {"startUsers": 1, "stepUsers": 1, "stepDuration": "5s", "maxUsers": 5},
      "runTime": "1m"},
+    {"rate": {"rps": 5, "duration": "1m"}, "users": 2, "runTime": "1m"},
+    {"rate": {"rps": 5, "duration": "1m"}, "maxInFlight": 10},
+    {"breakpoint": {**RATE_BREAKPOINT, "startUsers": 5}},
+    {"breakpoint": {**RATE_BREAKPOINT, "maxRps": 5}},
+    {"breakpoint": {"startUsers": 1, "stepUsers": 1, "stepDuration": "5s", "maxUsers": 5,
+                    "arrival": "poisson"}},
+    {"rateStages": [{"duration": "10s", "rps": 0}]},
+    {"rateStages": [{"duration": "10s", "rps": 5, "name": "a"},
+                    {"duration": "10s", "rps": 5, "name": "a"}]},
+    {"stages": [{"duration": "10s", "users": 5, "name": "a"},
+                {"duration": "10s", "users": 5, "name": "a"}]},
 ])
 def test_cel_rules_reject_bad_load_combinations(load):
     validator("spec").validate(mutate("load", load))  # structurally fine...
-    assert not cel_exactly_one(load)                 # ...but the CEL rules refuse it
+    assert not cel_load_rules(load)                 # ...but the CEL rules refuse it
+    from loadgate.spec import SpecError, parse
+    with pytest.raises(SpecError):                  # ...and so does the parser
+        parse(loadtest_doc("x", **mutate("load", load)))
+
+
+@pytest.mark.parametrize("load", [
+    {"rate": {"rps": 30, "duration": "2m", "arrival": "poisson", "maxInFlight": 256}},
+    {"rateStages": [{"duration": "1m", "rps": 10, "name": "steady",
+                     "thresholds": {"p95Ms": 500}},
+                    {"duration": "30s", "rps": 80, "name": "spike",
+                     "thresholds": {"p95Ms": 2000, "maxDroppedRate": 0.05}}],
+     "arrival": "constant", "maxInFlight": 64},
+    {"breakpoint": {**RATE_BREAKPOINT, "arrival": "poisson", "maxInFlight": 512}},
+    {"stages": [{"duration": "30s", "users": 10, "name": "warm",
+                 "thresholds": {"p95Ms": 800}}, {"duration": "1m", "users": 40}]},
+])
+def test_rate_loads_and_stage_thresholds_are_accepted(load):
+    doc = mutate("load", load)
+    validator("spec").validate(doc)
+    assert cel_load_rules(load)
+    from loadgate.spec import parse
+    parse(loadtest_doc("x", **doc))
+
+
+@pytest.mark.parametrize("path,value", [
+    ("load", {"rate": {"rps": 0, "duration": "1m"}}),
+    ("load", {"rate": {"rps": 5}}),
+    ("load", {"rate": {"rps": 5, "duration": "1m", "arrival": "bursty"}}),
+    ("load", {"rate": {"rps": 5, "duration": "1m", "maxInFlight": 0}}),
+    ("load", {"rateStages": [{"duration": "1m", "rps": -1}]}),
+    ("load", {"rateStages": [{"duration": "1m", "rps": 1, "name": "a b"}]}),
+    ("load", {"stages": [{"duration": "1m", "users": 1, "thresholds": {"p95Ms": 0}}]}),
+    ("thresholds.maxDroppedRate", 2),
+])
+def test_bad_rate_specs_are_rejected_by_the_schema_and_the_parser(path, value):
+    doc = mutate(path, value)
+    with pytest.raises(jsonschema.ValidationError):
+        validator("spec").validate(doc)
+    from loadgate.spec import SpecError, parse
+    with pytest.raises(SpecError):
+        parse(loadtest_doc("x", **doc))
 
 
 def test_cel_rules_are_declared():
     load = version()["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["load"]
     rules = [r["rule"] for r in load["x-kubernetes-validations"]]
     assert any("has(self.users)" in r and "has(self.stages)" in r and
-               "has(self.breakpoint)" in r and "== 1" in r for r in rules)
+               "has(self.breakpoint)" in r and "has(self.rate)" in r and
+               "has(self.rateStages)" in r and "== 1" in r for r in rules)
 
 
 def test_parser_and_crd_agree_on_invalid_load():

@@ -7,7 +7,13 @@ import pytest
 from support.loadtests import loadtest
 
 from loadgate import spec
-from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
+from loadgate.loadgen import (
+    CPU_LISTENER_FILE,
+    LATENCY_LISTENER_FILE,
+    LOCUSTFILE,
+    RATE_DRIVER_FILE,
+    SHAPE_FILE,
+)
 from loadgate.loadgen.command import master_args, run_time_cap_s, worker_args
 
 
@@ -23,6 +29,8 @@ CONSTANT = {"users": 20, "spawnRate": 2.5, "runTime": "1m30s", "stopTimeout": "7
 STAGES = {"stages": [{"duration": "30s", "users": 5}, {"duration": "1m", "users": 10}]}
 BREAKPOINT = {"breakpoint": {"startUsers": 5, "stepUsers": 5, "stepDuration": "15s",
                              "maxUsers": 20}}
+RATE_BREAKPOINT = {"breakpoint": {"startRps": 10, "stepRps": 10, "stepDuration": "20s",
+                                  "maxRps": 50}}
 
 
 def test_master_constant():
@@ -30,7 +38,7 @@ def test_master_constant():
     args = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
                        html="/results/report.html", expect_workers=3, bind_port=6000)
     assert value(args, "-f").split(",") == [  # no shape in constant mode
-        "/config/locustfile.py", str(CPU_LISTENER_FILE)]
+        "/config/locustfile.py", str(CPU_LISTENER_FILE), str(LATENCY_LISTENER_FILE)]
     assert "--master" in args and "--headless" in args and "--csv-full-history" in args
     assert value(args, "--master-bind-port") == "6000"
     assert value(args, "--expect-workers") == "3"
@@ -55,7 +63,7 @@ def test_master_shaped(load, planned):
     lt = lt_with(load)
     args = master_args(lt, locustfile="lf.py", csv_prefix="out/locust", html="out/r.html",
                        expect_workers=1)
-    assert value(args, "-f") == f"lf.py,{CPU_LISTENER_FILE},{SHAPE_FILE}"
+    assert value(args, "-f") == f"lf.py,{CPU_LISTENER_FILE},{LATENCY_LISTENER_FILE},{SHAPE_FILE}"
     assert "--users" not in args and "--spawn-rate" not in args
     assert lt.load.duration_s == planned
     cap = spec.parse_duration(value(args, "--run-time"))
@@ -64,15 +72,34 @@ def test_master_shaped(load, planned):
     # the operator passes its own mounted copy: nothing of this machine in the argv
     k8s = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
                       html="/results/report.html", expect_workers=2, loadgen_dir="/config")
-    assert value(k8s, "-f") == "/config/locustfile.py,/config/cpu_listener.py,/config/shape.py"
+    assert value(k8s, "-f") == ("/config/locustfile.py,/config/cpu_listener.py,"
+                                "/config/latency_listener.py,/config/shape.py")
     assert not any("/work/" in a or "site-packages" in a for a in k8s)
+
+
+def test_rate_load_runs_the_open_loop_driver_everywhere():
+    """A rate load: shape on the master, the driver user module in every process; the
+    planned duration (5 steps of 20 s) gives the run-time cap."""
+    lt = lt_with(RATE_BREAKPOINT)
+    assert lt.load.duration_s == 100
+    master = master_args(lt, locustfile="/config/locustfile.py", csv_prefix="/results/locust",
+                         html="/results/report.html", expect_workers=2, loadgen_dir="/config")
+    assert value(master, "-f") == ("/config/locustfile.py,/config/cpu_listener.py,"
+                                   "/config/latency_listener.py,/config/shape.py,"
+                                   "/config/rate_driver.py")
+    assert spec.parse_duration(value(master, "--run-time")) == run_time_cap_s(lt)
+    assert "--users" not in master
+    worker = worker_args(lt, locustfile=LOCUSTFILE, master_host="127.0.0.1")
+    assert value(worker, "-f") == (f"{LOCUSTFILE},{CPU_LISTENER_FILE},{LATENCY_LISTENER_FILE},"
+                                   f"{RATE_DRIVER_FILE}")
 
 
 def test_worker():
     lt = lt_with(CONSTANT)
     args = worker_args(lt, locustfile="/config/locustfile.py", master_host="lt-c-master",
                        master_port=6000, loadgen_dir="/config")
-    assert value(args, "-f") == "/config/locustfile.py,/config/cpu_listener.py"  # no shape
+    assert value(args, "-f") == ("/config/locustfile.py,/config/cpu_listener.py,"
+                                 "/config/latency_listener.py")  # no shape
     assert "--worker" in args and value(args, "--master-host") == "lt-c-master"
     assert value(args, "--master-port") == "6000"
     assert "--master" not in args and "--csv" not in args
@@ -94,7 +121,8 @@ def test_every_flag_exists_in_installed_locust():
 
 
 def test_import_is_light():
-    code = ("import sys, loadgate.loadgen, loadgate.loadgen.command, loadgate.spec; "
+    code = ("import sys, loadgate.loadgen, loadgate.loadgen.command, loadgate.spec, "
+            "loadgate.loadgen.plan, loadgate.loadgen.control, loadgate.loadgen.latency_record; "
             "bad = [m for m in ('locust', 'torch', 'gevent') if m in sys.modules]; "
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

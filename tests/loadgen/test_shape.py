@@ -158,3 +158,113 @@ def test_percentile_buckets():
     assert percentile({100: 94, 900: 6}, 100, 0.95) == 900
     assert percentile({100: 96, 900: 4}, 100, 0.95) == 100
     assert percentile({}, 0, 0.95) == 0
+
+
+# --- rate loads (open loop) ------------------------------------------------------------------
+
+class FakeRecord:
+    """The master's latency record as the plan reads it: per-step snapshots, drained or not.
+    Each second of a step adds `rps` scheduled requests answered at latency(rps) ms."""
+
+    def __init__(self, latency=lambda rps: 50.0, drops=lambda rps: 0.0, in_flight=0):
+        from loadgate.loadgen.latency_record import WindowData
+
+        self.data: dict[int, WindowData] = {}
+        self.latency, self.drops, self.in_flight = latency, drops, in_flight
+        self.is_drained = False
+        self.WindowData = WindowData
+
+    def add_second(self, step: int, rps: float) -> None:
+        wd = self.data.setdefault(step, self.WindowData())
+        n = int(rps)
+        dropped = int(round(n * self.drops(rps)))
+        for i in range(n):
+            wd.scheduled_at("embed_single", float(i), dropped=i < dropped)
+        cell = wd.cell("POST", "/embed [single]")
+        for _ in range(n - dropped):
+            cell.requests += 1
+            cell.latency.record_ms(self.latency(rps))
+
+    def snapshot(self, k):
+        return {"data": self.data.get(k, self.WindowData()), "inFlight": self.in_flight,
+                "inFlightAgeS": 3.0}
+
+    def drained(self):
+        return self.is_drained
+
+
+def rate_run(load, thresholds=None, record=None, until=200):
+    """Tick once a second like the shape; returns (plan, [(t, result, rps, window)], stop t)."""
+    lt = loadtest("r", url="http://127.0.0.1:1", load=load, thresholds=thresholds or {})
+    plan = ShapePlan(lt.load, lt.thresholds)
+    seq = []
+    for t in range(until):
+        result = plan.tick(float(t), None, None, record=record)
+        seq.append((t, result, plan.rps, plan.window))
+        if result is None:
+            return plan, seq, t
+        if record is not None and not plan.draining:
+            record.add_second(plan.window, plan.rps)
+    return plan, seq, None
+
+
+def test_rate_stages_announce_each_stage_then_drain():
+    record = FakeRecord()
+    plan, seq, stopped = rate_run({"rateStages": [
+        {"duration": "3s", "rps": 10, "name": "steady"}, {"duration": "2s", "rps": 80}],
+        "stopTimeout": "4s"}, record=record, until=8)
+    assert [(r, rps, w) for _, r, rps, w in seq[:5]] == \
+        [((0, 0.0), 10.0, 0)] * 3 + [((0, 0.0), 80.0, 1)] * 2
+    assert plan.draining and seq[5][2] == 0.0 and stopped is None  # nothing drained yet
+    record.is_drained = True
+    assert plan.tick(8.0, record=record) is None and plan.stopped_reason == "all stages done"
+
+
+def test_rate_drain_ends_at_the_stop_timeout():
+    plan, seq, stopped = rate_run({"rate": {"rps": 5, "duration": "4s"}, "stopTimeout": "3s"},
+                                  record=FakeRecord(), until=20)
+    assert stopped == 7 and plan.stopped_reason == "rate duration reached"
+
+
+def test_rate_breakpoint_stops_after_the_first_broken_step():
+    # fine up to 30 req/s, p95 900 ms from 40 on: step 2 (40) breaks, judged 10/3 s after it
+    record = FakeRecord(latency=lambda rps: 100 if rps <= 30 else 900)
+    plan, seq, stopped = rate_run(
+        {"breakpoint": {"startRps": 20, "stepRps": 10, "stepDuration": "10s", "maxRps": 100},
+         "stopTimeout": "0s"}, {"p95Ms": 500}, record=record)
+    assert [rps for _, _, rps, _ in seq[:30]] == [20.0] * 10 + [30.0] * 10 + [40.0] * 10
+    assert stopped == 34  # step 2 ends at 30 s, judged at 30 + 10/3 s, drained at once
+    assert plan.breaking_step == {"step": 2, "rps": 40.0,
+                                  "reason": "p95 900 ms over p95Ms 500"}
+    assert "SLO broken for the whole step at 40 rps" in plan.stopped_reason
+
+
+def test_rate_breakpoint_breaks_on_drops_and_counts_the_unanswered():
+    record = FakeRecord(drops=lambda rps: 0.2 if rps >= 30 else 0.0)
+    plan, _, _ = rate_run({"breakpoint": {"startRps": 20, "stepRps": 10, "stepDuration": "6s",
+                                          "maxRps": 60}, "stopTimeout": "0s"},
+                          {"maxDroppedRate": 0.05}, record=record)
+    assert plan.breaking_step["rps"] == 30.0
+    assert "dropped 20.0% of the scheduled requests" in plan.breaking_step["reason"]
+    # requests still unanswered at least 3 s after their step count at that age: over 500 ms
+    record = FakeRecord(in_flight=50)
+    plan, _, _ = rate_run({"breakpoint": {"startRps": 20, "stepRps": 10, "stepDuration": "6s",
+                                          "maxRps": 60}, "stopTimeout": "0s"},
+                          {"p95Ms": 500}, record=record)
+    assert plan.breaking_step["step"] == 0
+    assert "counting 50 still unanswered" in plan.breaking_step["reason"]
+
+
+def test_rate_breakpoint_without_slo_runs_to_max_rps():
+    plan, seq, stopped = rate_run({"breakpoint": {"startRps": 10, "stepRps": 10,
+                                                  "stepDuration": "2s", "maxRps": 30},
+                                   "stopTimeout": "0s"},
+                                  record=FakeRecord(latency=lambda rps: 5000))
+    assert stopped == 6 and "reached maxRps 30" in plan.stopped_reason
+
+
+def test_users_plans_name_their_window():
+    plan = ShapePlan(loadtest("s", url="http://127.0.0.1:1", load={"stages": [
+        {"duration": "5s", "users": 2}, {"duration": "5s", "users": 4}]}).load)
+    assert plan.tick(1.0) == (2, 2.0) and plan.window == 0 and plan.rps is None
+    assert plan.tick(6.0) == (4, 2.0) and plan.window == 1

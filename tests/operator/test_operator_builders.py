@@ -9,7 +9,13 @@ from loadgate_operator import builders, names
 from loadgate_operator.settings import OperatorSettings
 from support.loadtests import loadtest_doc
 
-from loadgate.loadgen import CPU_LISTENER_FILE, LOCUSTFILE, SHAPE_FILE
+from loadgate.loadgen import (
+    CPU_LISTENER_FILE,
+    LATENCY_LISTENER_FILE,
+    LOCUSTFILE,
+    RATE_DRIVER_FILE,
+    SHAPE_FILE,
+)
 from loadgate.loadgen.command import master_args, worker_args
 from loadgate.spec import parse
 
@@ -23,6 +29,9 @@ LOADS = {
                           {"duration": "1m", "users": 40, "spawnRate": 5}]},
     "breakpoint": {"breakpoint": {"startUsers": 5, "stepUsers": 5, "stepDuration": "15s",
                                   "maxUsers": 100}},
+    "rate": {"rateStages": [{"duration": "1m", "rps": 10, "name": "steady"},
+                            {"duration": "30s", "rps": 80, "name": "spike",
+                             "thresholds": {"p95Ms": 2000}}], "maxInFlight": 64},
 }
 
 
@@ -125,9 +134,12 @@ def test_configmap_per_load_mode(load):
     lt = parse(d)
     data = {"loadtest.json": json.dumps(d, indent=2, sort_keys=True),
             "locustfile.py": LOCUSTFILE.read_text(),
-            "cpu_listener.py": CPU_LISTENER_FILE.read_text()}
-    if load != "constant":  # the master loads -f locustfile.py,cpu_listener.py,shape.py
+            "cpu_listener.py": CPU_LISTENER_FILE.read_text(),
+            "latency_listener.py": LATENCY_LISTENER_FILE.read_text()}
+    if load != "constant":  # the master loads -f locustfile.py,...,shape.py
         data["shape.py"] = SHAPE_FILE.read_text()
+    if load == "rate":  # every process loads rate_driver.py: the open-loop driver user
+        data["rate_driver.py"] = RATE_DRIVER_FILE.read_text()
     assert builders.build_configmap(lt) == {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "ramp-config", "namespace": "perf", "labels": labels("config")},
@@ -139,7 +151,8 @@ def test_configmap_per_load_mode(load):
 def test_user_locustfile_mounts_their_configmap():
     lt = parse(doc(locustfile={"configMapRef": {"name": "my-lf", "key": "traffic.py"}}))
     cm = builders.build_configmap(lt)
-    assert sorted(cm["data"]) == ["cpu_listener.py", "loadtest.json"]  # no built-in locustfile
+    assert sorted(cm["data"]) == ["cpu_listener.py", "latency_listener.py",
+                                  "loadtest.json"]  # no built-in locustfile
     user_mount = {"name": "locustfile", "mountPath": "/locustfile", "readOnly": True}
     user_vol = {"name": "locustfile", "configMap": {"name": "my-lf"}}
     args = worker_args(lt, locustfile="/locustfile/traffic.py", master_host="ramp-master",

@@ -17,7 +17,8 @@ from loadgate.runner.loop import (
 )
 from loadgate.runner.progress import Snapshot
 
-LT = SimpleNamespace(load=SimpleNamespace(duration_s=60.0, stop_timeout_s=5.0),
+LT = SimpleNamespace(load=SimpleNamespace(duration_s=60.0, stop_timeout_s=5.0,
+                                          open_loop=False),
                      timeouts=SimpleNamespace(workers_connect_s=30.0, deadline_s=1800.0))
 SNAP = Snapshot(users=4, rps=12.5, p95_ms=80.0, requests=100, failures=0)
 
@@ -101,3 +102,19 @@ def test_gives_up_waiting_after_the_stop_grace(extra):
         assert not d.done
     else:
         assert d.done and d.stop and "giving up waiting" in d.say[-1]
+
+
+def test_rps_flag_turns_a_users_file_into_a_rate_load(tmp_path):
+    """`loadgate run FILE --rps R [--run-time D]`: the overrides, validated like the file."""
+    from support.loadtests import write_loadtest
+
+    from loadgate.cli import build_parser
+    from loadgate.runner.local import InvalidInput, load_loadtest
+
+    f = write_loadtest(tmp_path, "u", load={"users": 5, "spawnRate": 5, "runTime": "1m"})
+    argv = ["run", str(f), "--target", "http://127.0.0.1:9", "--run-time", "20s", "--rps", "15"]
+    lt = load_loadtest(build_parser().parse_args(argv))
+    assert (lt.load.mode, lt.load.rate.rps, lt.load.rate.duration_s) == ("rate", 15.0, 20.0)
+    # a rate load has no users: said like any override that does not fit the load
+    with pytest.raises(InvalidInput, match="--users does not apply to a rate load"):
+        load_loadtest(build_parser().parse_args([*argv, "--users", "3"]))

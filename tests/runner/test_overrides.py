@@ -94,3 +94,28 @@ def test_capped_is_a_valid_plan_for_every_mode():
         lt = spec.capped(spec.parse(loadtest_doc("c", load=load)), 12)
         assert lt.load.duration_s <= 12
         assert spec.parse(spec.manifest(lt)) == lt  # what loadtest.json carries parses back
+
+
+RATE_BREAKPOINT = {"breakpoint": {"startRps": 10, "stepRps": 10, "stepDuration": "20s",
+                                  "maxRps": 100}}
+RATE_STAGES = {"rateStages": [{"duration": "30s", "rps": 5, "name": "warm"},
+                              {"duration": "1m", "rps": 20, "name": "peak"}]}
+
+
+def test_rate_overrides_fit_the_mode(tmp_path):
+    lt = run_with(tmp_path, {"rate": {"rps": 30, "duration": "5m"}}, "--rps", "12",
+                  "--run-time", "40s")
+    assert (lt.load.rate.rps, lt.load.rate.duration_s) == (12, 40)
+    lt = run_with(tmp_path, RATE_BREAKPOINT, "--max-rps", "40", "--step-duration", "5s")
+    rb = lt.load.rate_breakpoint
+    assert (rb.max_rps, rb.step_duration_s, rb.steps) == (40, 5, 4)
+    with pytest.raises(InvalidInput, match="--max-users does not apply to a breakpoint load"):
+        run_with(tmp_path, RATE_BREAKPOINT, "--max-users", "40")
+
+
+def test_run_time_caps_rate_plans(tmp_path):
+    lt = run_with(tmp_path, RATE_BREAKPOINT, "--run-time", "50s")   # 2 whole steps fit
+    assert (lt.load.rate_breakpoint.max_rps, lt.load.duration_s) == (20, 40)
+    lt = run_with(tmp_path, RATE_STAGES, "--run-time", "45s")       # the peak is cut to 15 s
+    assert [(s.name, s.duration_s, s.rps) for s in lt.load.rate_stages] == \
+        [("warm", 30, 5), ("peak", 15, 20)]

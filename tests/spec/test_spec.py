@@ -279,6 +279,36 @@ LOAD_ERRORS = [
      "spec.load.breakpoint.stepUsers", "must be >= 1"),
     ({"breakpoint": {"startUsers": 1, "stepUsers": 1, "maxUsers": 5}},
      "spec.load.breakpoint.stepDuration", "is required"),
+    # rate loads (open loop)
+    ({"rate": {"rps": 5, "duration": "1m"}, "users": 3, "runTime": "1m"}, "spec.load",
+     "found users and rate"),
+    ({"rate": {"rps": 0, "duration": "1m"}}, "spec.load.rate.rps", "must be > 0"),
+    ({"rate": {"rps": 5}}, "spec.load.rate.duration", "is required"),
+    ({"rate": {"rps": 5, "duration": "1m", "arrival": "bursty"}}, "spec.load.rate.arrival",
+     "must be one of constant, poisson"),
+    ({"rate": {"rps": 5, "duration": "1m", "maxInFlight": 0}}, "spec.load.rate.maxInFlight",
+     "must be >= 1"),
+    ({"rate": {"rps": 5, "duration": "1m"}, "maxInFlight": 9}, "spec.load.maxInFlight",
+     "goes with load.rateStages only; write it inside load.rate"),
+    ({"rateStages": [{"duration": "5s", "rps": 0}]}, "spec.load.rateStages", "rps > 0"),
+    ({"rateStages": [{"duration": "5s", "users": 3}]}, "spec.load.rateStages[0].users",
+     "unknown field"),
+    ({"rateStages": [{"duration": "5s", "rps": 3, "name": "a"},
+                     {"duration": "5s", "rps": 3, "name": "a"}]},
+     "spec.load.rateStages[1].name", "names two stages"),
+    ({"stages": [{"duration": "5s", "users": 1, "name": "warm up"}]},
+     "spec.load.stages[0].name", "letters, digits"),
+    ({"stages": [{"duration": "5s", "users": 1, "thresholds": {"p95Ms": 0}}]},
+     "spec.load.stages[0].thresholds.p95Ms", "must be > 0"),
+    ({"stages": [{"duration": "5s", "users": 1, "thresholds": {"endpoints": {}}}]},
+     "spec.load.stages[0].thresholds.endpoints", "unknown field"),
+    ({"breakpoint": {"startRps": 10, "stepRps": 5, "stepDuration": "5s", "maxRps": 5}},
+     "spec.load.breakpoint.maxRps", "must be >= startRps (10)"),
+    ({"breakpoint": {"startRps": 10, "stepRps": 5, "stepDuration": "5s", "maxRps": 50,
+                     "maxUsers": 9}},
+     "spec.load.breakpoint.maxUsers", "either users (startUsers, stepUsers, maxUsers) or rate"),
+    ({"breakpoint": {"startUsers": 1, "stepUsers": 1, "stepDuration": "5s", "maxUsers": 5,
+                     "arrival": "poisson"}}, "spec.load.breakpoint.arrival", "unknown field"),
 ]
 
 
@@ -342,3 +372,45 @@ def test_bare_thresholds_are_checked_by_the_same_rules_all_at_once():
     assert spec.parse_thresholds({"p95Ms": 500, "endpoints": {"/health": {"p99Ms": 50}}}) == \
         spec.Thresholds(p95_ms=500.0, endpoints={"/health": spec.Thresholds(p99_ms=50.0)})
     assert spec.parse_thresholds(None) == spec.Thresholds()
+
+
+def test_rate_loads_plan_their_windows():
+    lt = parse(doc(load={"rateStages": [
+        {"duration": "1m", "rps": 10, "name": "steady", "thresholds": {"p95Ms": 500}},
+        {"duration": "30s", "rps": 80, "name": "spike"}], "arrival": "poisson",
+        "maxInFlight": 64, "stopTimeout": "5s"}, workers=4))
+    load = lt.load
+    assert (load.mode, load.open_loop, load.capacity_search) == ("rateStages", True, False)
+    assert (load.arrival, load.max_in_flight, load.duration_s, load.max_rps) == \
+        ("poisson", 64, 90.0, 80.0)
+    steady, spike = load.windows()
+    assert (steady.start_s, steady.end_s, steady.rps, steady.label) == (0, 60, 10, "steady")
+    assert steady.thresholds == spec.Thresholds(p95_ms=500) and spike.thresholds is None
+    bp = parse(doc(load={"breakpoint": {"startRps": 10, "stepRps": 10, "stepDuration": "20s",
+                                        "maxRps": 35}})).load
+    assert (bp.mode, bp.capacity_search, bp.arrival, bp.max_in_flight) == \
+        ("rateBreakpoint", True, "constant", 256)
+    assert [w.rps for w in bp.windows()] == [10, 20, 30, 35] and bp.duration_s == 80
+    rate = parse(doc(load={"rate": {"rps": 2.5, "duration": "2m"}})).load
+    assert (rate.mode, rate.duration_s, [w.rps for w in rate.windows()]) == ("rate", 120, [2.5])
+    users = parse(doc()).load
+    assert not users.open_loop and users.arrival is None and users.windows()[0].users == 10
+
+
+def test_every_worker_needs_a_share_of_max_in_flight():
+    with pytest.raises(SpecError) as e:
+        parse(doc(load={"rate": {"rps": 5, "duration": "1m", "maxInFlight": 2}}, workers=3))
+    assert e.value.errors == [("spec.load.rate.maxInFlight",
+                               "must be >= workers (3): each worker takes a share of it, not 2")]
+
+
+def test_rate_override_for_rps_on_the_command_line():
+    rate = parse(doc(load={"rate": {"rps": 5, "duration": "1m"}}))
+    assert spec.override(rate, spec.rate_override(rate, 40)).load.rate.rps == 40
+    users = parse(doc(load={"users": 10, "runTime": "90s", "stopTimeout": "3s"}))
+    turned = spec.override(users, spec.rate_override(users, 12.5)).load
+    assert (turned.mode, turned.rate.rps, turned.rate.duration_s, turned.stop_timeout_s) == \
+        ("rate", 12.5, 90.0, 3.0)
+    stages = parse(doc(load={"stages": [{"duration": "5s", "users": 1}]}))
+    with pytest.raises(SpecError, match="not a stages load"):
+        spec.rate_override(stages, 10)

@@ -54,12 +54,12 @@ def _answer(method: str, path: str, body: bytes) -> tuple[int, dict]:
     return 404, {"detail": f"no route {method} {path}"}
 
 
-class KnownCapacityServer:
-    def __init__(self, service_s: float):
-        self.service_s = service_s
-        # The single "worker": each request's service starts when the previous one ends, on a
-        # virtual clock, so the capacity is exactly 1/service_s whatever the loop's overhead.
-        self.busy_until = 0.0
+class DelayServer:
+    """HTTP/1.1 keep-alive over asyncio; each request is answered at `answer_at(now, path)`
+    (loop time). Subclasses say when."""
+
+    def answer_at(self, now: float, path: str) -> float:
+        raise NotImplementedError
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -82,8 +82,7 @@ class KnownCapacityServer:
                 body = await reader.readexactly(length) if length else b""
                 keep_alive = headers.get("connection", "").lower() != "close"
                 now = asyncio.get_running_loop().time()
-                self.busy_until = max(now, self.busy_until) + self.service_s
-                await asyncio.sleep(self.busy_until - now)
+                await asyncio.sleep(max(0.0, self.answer_at(now, path) - now))
                 status, payload = _answer(method, path, body)
                 writer.write(_response(status, payload, keep_alive))
                 await writer.drain()
@@ -95,8 +94,20 @@ class KnownCapacityServer:
             writer.close()
 
 
-async def serve(host: str, port: int, service_ms: float) -> None:
-    app = KnownCapacityServer(service_ms / 1000.0)
+class KnownCapacityServer(DelayServer):
+    def __init__(self, service_s: float):
+        self.service_s = service_s
+        # The single "worker": each request's service starts when the previous one ends, on a
+        # virtual clock, so the capacity is exactly 1/service_s whatever the loop's overhead.
+        self.busy_until = 0.0
+
+    def answer_at(self, now: float, path: str) -> float:
+        self.busy_until = max(now, self.busy_until) + self.service_s
+        return self.busy_until
+
+
+async def serve_app(app: DelayServer, host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT."""
     server = await asyncio.start_server(app.handle, host, port, backlog=1024)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -106,14 +117,25 @@ async def serve(host: str, port: int, service_ms: float) -> None:
         await stop.wait()
 
 
+async def serve(host: str, port: int, service_ms: float) -> None:
+    await serve_app(KnownCapacityServer(service_ms / 1000.0), host, port)
+
+
 @contextlib.contextmanager
 def running(service_ms: float = 20.0) -> Iterator[str]:
     """Start this server in a subprocess on a free loopback port; yields its base URL."""
+    with running_script(__file__, "--service-ms", str(service_ms)) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def running_script(script: str, *args: str) -> Iterator[str]:
+    """A test server script (taking --port) in a subprocess on a free loopback port; yields
+    its base URL once /health answers."""
     from support.servers import free_port, wait_ok  # the test process only, not the script
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--port", str(port),
-                             "--service-ms", str(service_ms)])
+    proc = subprocess.Popen([sys.executable, script, "--port", str(port), *args])
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ok(base + "/health", proc=proc, timeout=20)

@@ -1,13 +1,18 @@
-"""Short real Locust runs, and the one real result set the gate and collector tests share."""
+"""Short real Locust runs, `loadgate run` as a subprocess, and the one real result set the gate
+and collector tests share."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from support import known_capacity
+
+REPO = Path(__file__).resolve().parents[2]
 
 # 4 users, ~10% of requests hit a missing route (404 -> a Locust failure), the rest succeed.
 FAILING_LOCUSTFILE = '''
@@ -59,3 +64,18 @@ def copy_results(src: Path, dest: Path) -> Path:
     for f in Path(src).glob("locust_*.csv"):
         shutil.copy(f, dest / f.name)
     return dest
+
+
+def loadgate_run(*argv: str, cwd: Path, timeout: float = 120,
+                 env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m loadgate run ARGV` in `cwd`; its output is printed (pytest shows it when
+    the test fails)."""
+    r = subprocess.run([sys.executable, "-m", "loadgate", "run", *argv], cwd=cwd,
+                       capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})})
+    print(r.stdout, r.stderr, sep="\n")
+    return r
+
+
+def summary_of(out: Path) -> dict:
+    return json.loads((Path(out) / "summary.json").read_text())

@@ -13,6 +13,10 @@ first break is the first window that:
 The break reports that window's users, throughput, p95 and when its user count began
 (seconds since the run's first history row). A run that never broke reports found=false,
 its peak throughput and the highest user count reached.
+
+Rate loads (open loop) are judged by `find_rate_breaking_point` on the windows of their
+latency record instead (see there): by offered rate, with drops as a third SLO limit
+(default 1%); `unit` says which: "users" or "rps".
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from loadgate.numbers import fmt
 
 DEFAULT_P95_MS = 500.0
 DEFAULT_MAX_ERROR_RATE = 0.01
+DEFAULT_MAX_DROPPED_RATE = 0.01
 PLATEAU_RELATIVE_GAIN = 0.25  # rps must grow at least this share of the users' growth
 PLATEAU_CONFIRM = 1.05        # ... or the next window must beat the best rps by 5%
 PLATEAU_MIN_USER_GAIN = 0.15  # compare only against a window with clearly fewer users
@@ -33,8 +38,9 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
     max_err = DEFAULT_MAX_ERROR_RATE if max_error_rate is None else float(max_error_rate)
     slo = {"p95Ms": p95_limit, "maxErrorRate": max_err}
     if not ws:
-        return {"found": False, "users": 0, "rps": 0.0, "p95Ms": 0.0, "atS": None,
-                "reason": "no measurable window in the history", "slo": slo, "windows": []}
+        return {"found": False, "unit": "users", "users": 0, "rps": 0.0, "p95Ms": 0.0,
+                "atS": None, "reason": "no measurable window in the history", "slo": slo,
+                "windows": []}
     best: Window | None = None  # the highest-throughput window that met the SLO so far
     broke: tuple[Window, str] | None = None
     for i, w in enumerate(ws):
@@ -48,10 +54,11 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
             break
         if best is None or w.rps >= best.rps:
             best = w
-    table = [w.__dict__ for w in ws]
+    table = [w.to_json() for w in ws]
     if broke is None:
         peak = max(ws, key=lambda w: w.rps)
-        return {"found": False, "users": max(w.users for w in ws), "rps": peak.rps,
+        return {"found": False, "unit": "users", "users": max(w.users for w in ws),
+                "rps": peak.rps,
                 "p95Ms": peak.p95_ms, "atS": None,
                 "reason": f"the SLO held at every step up to {max(w.users for w in ws)} users "
                           f"(peak {fmt(peak.rps)} req/s)",
@@ -61,7 +68,8 @@ def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
     capacity = best.rps if best else 0.0
     if why.startswith("throughput plateau"):
         capacity = max(capacity, w.rps)
-    return {"found": True, "users": w.users, "rps": capacity, "p95Ms": w.p95_ms,
+    return {"found": True, "unit": "users", "users": w.users, "rps": capacity,
+            "p95Ms": w.p95_ms,
             "atS": w.users_since_s, "reason": why, "brokeAtRps": w.rps,
             "errorRate": w.error_rate, "lastGoodUsers": best.users if best else 0,
             "metSlo": best is not None,
@@ -80,9 +88,68 @@ def _is_plateau(best: Window, w: Window, nxt: Window | None) -> bool:
     return nxt is None or nxt.rps < max(best.rps, w.rps) * PLATEAU_CONFIRM
 
 
+def find_rate_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
+                            max_error_rate: float | None = None,
+                            max_dropped_rate: float | None = None) -> dict:
+    """The capacity of a rate load: walk its windows (steps or stages) in time order; each is
+    judged on the requests scheduled in it. The first with a dropped share over the maximum
+    ("drops"), errors over the maximum, or p95 (from the scheduled start, unanswered requests
+    at their age) over the limit is the break. `rps` is the highest offered rate (the plan's)
+    of a window that met the SLO before it: the goodput capacity; `brokeAtRps` the offered
+    rate of the break. Windows that offered nothing (rps 0) are skipped."""
+    p95_limit = DEFAULT_P95_MS if p95_limit_ms is None else float(p95_limit_ms)
+    max_err = DEFAULT_MAX_ERROR_RATE if max_error_rate is None else float(max_error_rate)
+    max_drop = DEFAULT_MAX_DROPPED_RATE if max_dropped_rate is None else float(max_dropped_rate)
+    slo = {"p95Ms": p95_limit, "maxErrorRate": max_err, "maxDroppedRate": max_drop}
+    table = [w.to_json() for w in ws]
+    ws = [w for w in ws if w.scheduled]
+    if not ws:
+        return {"found": False, "unit": "rps", "rps": 0.0, "p95Ms": 0.0, "atS": None,
+                "reason": "no window of the run scheduled a request", "slo": slo,
+                "windows": table}
+    best: Window | None = None
+    broke: tuple[Window, str] | None = None
+    for w in ws:
+        if (w.dropped_rate or 0.0) > max_drop:
+            broke = (w, f"drops over {max_drop:.2%}")
+        elif w.error_rate > max_err:
+            broke = (w, f"errors over {max_err:.2%}")
+        elif w.p95_ms > p95_limit:
+            broke = (w, f"p95 over {fmt(p95_limit)} ms")
+        if broke:
+            break
+        if best is None or _offered(w) >= _offered(best):
+            best = w
+    if broke is None:
+        peak = max(ws, key=_offered)
+        return {"found": False, "unit": "rps", "rps": _offered(peak), "achievedRps": peak.rps,
+                "p95Ms": peak.p95_ms, "atS": None,
+                "reason": f"the SLO held at every step up to {fmt(_offered(peak))} req/s "
+                          f"offered (achieved {fmt(peak.rps)} req/s)",
+                "slo": slo, "windows": table}
+    w, why = broke
+    return {"found": True, "unit": "rps", "rps": _offered(best) if best else 0.0,
+            "achievedRps": best.rps if best else 0.0, "p95Ms": w.p95_ms, "atS": w.start_s,
+            "reason": why, "brokeAtRps": _offered(w), "brokeAchievedRps": w.rps,
+            "errorRate": w.error_rate, "droppedRate": w.dropped_rate or 0.0,
+            "metSlo": best is not None, "slo": slo, "windows": table}
+
+
+def _offered(w: Window) -> float:
+    """A window's offered rate: the plan's, else what was scheduled per second."""
+    return float(w.planned_rps if w.planned_rps is not None else w.offered_rps or 0.0)
+
+
 def breaking_point_sentence(bp: dict) -> str:
     if not bp.get("found"):
         return f"No breaking point: {bp.get('reason', 'not computed')}."
+    if bp.get("unit") == "rps":
+        capacity = (f"highest offered rate within the SLO: {fmt(bp['rps'])} req/s"
+                    if bp.get("metSlo", True) else "no step met the SLO")
+        return (f"Broke at {fmt(bp['brokeAtRps'])} req/s offered, {fmt(bp['atS'])} s in "
+                f"({bp['reason']}: achieved {fmt(bp.get('brokeAchievedRps'))} req/s, "
+                f"p95 {fmt(bp['p95Ms'])} ms, {bp.get('droppedRate', 0.0):.1%} dropped); "
+                f"{capacity}.")
     detail = (f"{fmt(bp['brokeAtRps'])} req/s, p95 {fmt(bp['p95Ms'])} ms"
               if "brokeAtRps" in bp else f"p95 {fmt(bp['p95Ms'])} ms")
     capacity = (f"highest throughput within the SLO: {fmt(bp['rps'])} req/s"

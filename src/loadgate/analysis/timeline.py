@@ -1,4 +1,8 @@
-"""`timeline.png`: users, throughput and p50/p95 over time, the breaking point marked."""
+"""`timeline.png`: users, throughput and p50/p95 over time, the breaking point marked.
+
+A rate load (open loop) shows what was offered against what was achieved, and the dropped
+requests per second, instead of users; with a latency record, each window's exact p95 is
+drawn over Locust's 10 s percentiles."""
 
 from __future__ import annotations
 
@@ -35,8 +39,24 @@ def _trailing_rps(points: list[HistoryPoint]) -> list[float]:
     return out
 
 
+def _window_steps(windows: list[dict], key: str, per_second: bool = False):
+    """(x, y) of one flat segment per window (y per second of the window with per_second),
+    broken between windows (NaN), so a gap between windows is not drawn as a slope."""
+    xs, ys = [], []
+    for w in windows:
+        value = w.get(key)
+        if value is None:
+            continue
+        if per_second:
+            value = value / max(w["endS"] - w["startS"], 1e-9)
+        xs += [w["startS"], w["endS"], w["endS"]]
+        ys += [value, value, float("nan")]
+    return xs, ys
+
+
 def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point: dict | None,
-                   title: str = "", windowed: bool = True) -> Path:
+                   title: str = "", windowed: bool = True,
+                   windows: list[dict] | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a display
@@ -48,15 +68,33 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
     rps = _trailing_rps(points)
     fig, (ax_load, ax_lat) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5))
     # A row describes the second that ends at its timestamp: steps drawn "pre".
-    ax_load.step(ts, rps, where="pre", color="tab:blue", label="req/s")
+    windows = [w for w in windows or [] if "startS" in w and "endS" in w]
+    open_loop = any("offeredRps" in w for w in windows)
     ax_load.set_ylabel("requests/s")
-    ax_users = ax_load.twinx()
-    ax_users.step(ts, [p.users for p in points], where="pre", color="tab:gray",
-                  label="users")
-    ax_users.set_ylabel("users")
+    if open_loop:
+        ax_load.step(ts, rps, where="pre", color="tab:blue", alpha=0.35, linewidth=1,
+                     label="answered req/s (Locust's counts)")
+        ax_load.plot(*_window_steps(windows, "offeredRps"), color="tab:orange", linewidth=2.5,
+                     label="offered req/s")
+        ax_load.plot(*_window_steps(windows, "rps"), color="tab:blue", linewidth=2,
+                     label="achieved req/s (per window)")
+        ax_load.plot(*_window_steps(windows, "dropped", per_second=True), color="tab:red",
+                     linestyle="--", label="dropped req/s")
+        ax_users = None
+    else:
+        ax_load.step(ts, rps, where="pre", color="tab:blue", label="req/s")
+        ax_users = ax_load.twinx()
+        ax_users.step(ts, [p.users for p in points], where="pre", color="tab:gray",
+                      label="users")
+        ax_users.set_ylabel("users")
     kind = "10 s window" if windowed else "cumulative"
     ax_lat.plot(ts, [p.p50_ms for p in points], color="tab:green", label=f"p50 ({kind})")
     ax_lat.plot(ts, [p.p95_ms for p in points], color="tab:red", label=f"p95 ({kind})")
+    exact = [w for w in windows if w.get("latencySource") == "histogram"]
+    if exact:
+        ax_lat.plot(*_window_steps(exact, "p95Ms"), color="black", linewidth=1.5,
+                    label="p95 per window (exact" + (", from scheduled start)" if open_loop
+                                                     else ")"))
     ax_lat.set_ylabel("latency (ms)")
     ax_lat.set_xlabel("seconds since start")
     bp = breaking_point or {}
@@ -64,15 +102,21 @@ def write_timeline(points: list[HistoryPoint], path: str | Path, breaking_point:
         for ax in (ax_load, ax_lat):
             ax.axvline(bp["atS"], color="black", linestyle="--", linewidth=1)
         right_half = bp["atS"] > (ts[-1] if ts else 0) / 2
-        ax_load.annotate(f"broke: {bp['users']} users, {bp['reason']}",
-                         xy=(bp["atS"], 0.97), xycoords=("data", "axes fraction"),
-                         fontsize=8, ha="right" if right_half else "left", va="top",
+        where = (f"{bp.get('brokeAtRps')} req/s offered" if bp.get("unit") == "rps"
+                 else f"{bp.get('users')} users")
+        ax_load.annotate(f"broke: {where}, {bp['reason']}",
+                         xy=(bp["atS"], 0.03 if open_loop else 0.97),
+                         xycoords=("data", "axes fraction"),
+                         fontsize=8, ha="right" if right_half else "left",
+                         va="bottom" if open_loop else "top",
                          bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
     limit = bp.get("slo", {}).get("p95Ms")
-    if limit and limit <= 1.5 * max((p.p95_ms for p in points), default=0):
+    if limit and limit <= 1.5 * max((p.p95_ms for p in points), default=0) or (
+            limit and exact and limit <= 1.5 * max(w["p95Ms"] for w in exact)):
         ax_lat.axhline(bp["slo"]["p95Ms"], color="tab:red", linestyle=":", linewidth=1,
                        label="p95 limit")
-    lines = ax_load.get_legend_handles_labels()[0] + ax_users.get_legend_handles_labels()[0]
+    lines = ax_load.get_legend_handles_labels()[0] + (
+        ax_users.get_legend_handles_labels()[0] if ax_users is not None else [])
     ax_load.legend(lines, [h.get_label() for h in lines], loc="upper left", fontsize=8)
     ax_lat.legend(loc="upper left", fontsize=8)
     fig.suptitle(title or "load test timeline")

@@ -46,14 +46,38 @@ QUANTILES = {"50%": 0.5, "66%": 0.66, "75%": 0.75, "80%": 0.8, "90%": 0.9, "95%"
 class Window:
     start_s: float      # seconds since the first history row
     end_s: float
-    users: int
+    users: int | None   # None: a rate window (open loop)
     requests: int
     failures: int
-    rps: float
+    rps: float          # answered requests per second (rate loads: the achieved rate)
     error_rate: float
     mean_ms: float
     p95_ms: float
-    users_since_s: float = 0.0  # when this user count began (the last row before it)
+    users_since_s: float | None = 0.0  # when this user count began (the last row before it)
+    # from the latency record (record_windows.py), when there is one
+    index: int | None = None            # the plan window (stage or step)
+    name: str | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    latency_source: str | None = None   # "histogram" when the percentiles are exact
+    # rate loads (open loop)
+    planned_rps: float | None = None    # what the plan asked for
+    offered_rps: float | None = None    # scheduled / the window's duration
+    scheduled: int | None = None
+    dropped: int | None = None
+    dropped_rate: float | None = None   # dropped / scheduled
+    unfinished: int | None = None       # still unanswered when the run ended
+    service_p95_ms: float | None = None  # from sending, not from the scheduled start
+    lag_p99_ms: float | None = None     # how late the generator started requests
+
+    def to_json(self) -> dict:
+        """summary.json's `windows` rows: camelCase, fields that do not apply left out."""
+        return {_camel(k): v for k, v in self.__dict__.items() if v is not None}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 def _cdf(point: HistoryPoint, x: float) -> float:

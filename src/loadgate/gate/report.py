@@ -14,6 +14,15 @@ def _limit_text(row: dict) -> str:
     return f"{'<=' if row.get('kind', 'max') == 'max' else '>='} {fmt(row['limit'])}"
 
 
+def _load_text(s: dict) -> str:
+    """What load ran: users, or for rate loads what was offered, achieved and dropped."""
+    if s.get("openLoop"):
+        return (f"offered {fmt(s.get('offeredRps'))} req/s, achieved "
+                f"{fmt(s.get('achievedRps'))} req/s, {s.get('dropped', 0)} dropped "
+                f"({s.get('droppedRate', 0.0):.2%})")
+    return f"up to {s['maxUsers']} users"
+
+
 def format_verdict(summary: dict) -> str:
     """The short block printed by `loadgate gate` and `loadgate run`."""
     lines = [f"verdict: {summary['verdict']}", f"reason:  {summary['reason']}"]
@@ -28,8 +37,7 @@ def format_verdict(summary: dict) -> str:
     if s:
         lines.append(f"measured: {s['requests']} requests, {s['errorRate']:.2%} errors, "
                      f"{fmt(s['rps'])} req/s, p50 {fmt(s['p50Ms'])} ms, "
-                     f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, "
-                     f"up to {s['maxUsers']} users")
+                     f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, {_load_text(s)}")
     if summary.get("verdict") != "Error":
         lines.append("breaking point: " + breaking_point_sentence(summary.get("breakingPoint")
                                                                     or {}))
@@ -110,8 +118,8 @@ def summary_markdown(summary: dict) -> str:
     if s:
         out += [f"{s['requests']} requests, {s['failures']} failures "
                 f"({s['errorRate']:.2%}), {fmt(s['rps'])} req/s, p50 {fmt(s['p50Ms'])} ms, "
-                f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, up to "
-                f"{s['maxUsers']} users over {fmt(s['durationS'])} s.", ""]
+                f"p95 {fmt(s['p95Ms'])} ms, p99 {fmt(s['p99Ms'])} ms, {_load_text(s)} "
+                f"over {fmt(s['durationS'])} s.", ""]
     eps = summary.get("endpoints") or []
     if eps:
         out += ["### Endpoints", "", "| method | name | requests | req/s | p50 ms | p95 ms | "
@@ -149,7 +157,7 @@ def write_reports(summary: dict, out_dir: str | Path, *, results=None) -> Path:
 
         write_timeline(results.history, out / "timeline.png", summary.get("breakingPoint"),
                        title=f"{summary.get('name', '')}: {summary['verdict']}",
-                       windowed=results.history_windowed)
+                       windowed=results.history_windowed, windows=summary.get("windows"))
     write_summary_json(summary, out / "summary.json")
     (out / "junit.xml").write_text(junit_xml(summary))
     (out / "summary.md").write_text(summary_markdown(summary))

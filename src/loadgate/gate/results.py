@@ -1,5 +1,6 @@
 """What a finished run left next to its CSV prefix, read once: Locust's CSVs (fail closed),
-the generator's CPU record, and a baseline summary.json. The only file reading of the gate."""
+the generator's CPU record, the latency record (histograms; optional, the CSVs are the
+fallback), and a baseline summary.json. The only file reading of the gate."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from loadgate.gate.csvread import LocustResults, read_results
 from loadgate.gate.errors import ResultsUnusable
 from loadgate.loadgen.generator_cpu import read_record
+from loadgate.loadgen.latency_record import Record
+from loadgate.loadgen.latency_record import read_record as read_latency_record
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class RunResults:
     locust: LocustResults | None = None
     unusable: str | None = None
     generator: dict = field(default_factory=dict)  # {"maxCpuPercent", "source"} or {}
+    latency: Record | None = None     # the run's latency record (exact percentiles), if any
+    latency_note: str | None = None   # why a latency record present could not be read
 
     @property
     def history(self):
@@ -37,7 +42,9 @@ def read_run(csv_prefix: str | Path) -> RunResults:
         locust = read_results(prefix)
     except ResultsUnusable as e:
         return RunResults(prefix, unusable=str(e), generator=read_record(prefix))
-    return RunResults(prefix, locust=locust, generator=read_record(prefix))
+    latency, note = read_latency_record(prefix)
+    return RunResults(prefix, locust=locust, generator=read_record(prefix), latency=latency,
+                      latency_note=note)
 
 
 class BaselineUnusable(Exception):

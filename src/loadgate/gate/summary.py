@@ -7,23 +7,42 @@ capacity gate for capacity searches, the regression limit from spec.baseline, th
 CPU from its record. `judge(...)` is the verdict on bare CSVs with explicit limits
 (`loadgate gate`), and the core of `summarize`.
 
-Verdict precedence: Error (results unusable) > Invalid (load generator saturated) > Fail (a
-threshold or baseline row failed) > Pass. An interrupted run is never a Pass (Error, or Fail
-when a limit was already broken). `reason` is always one sentence.
+Verdict precedence: Error (results unusable) > Invalid (load generator saturated: its CPU,
+or for rate loads its lateness starting requests) > Fail (a threshold or baseline row failed)
+> Pass. An interrupted run is never a Pass (Error, or Fail when a limit was already broken).
+`reason` is always one sentence.
+
+Latency percentiles come from the run's latency record (histograms, exact) when it has one,
+else from Locust's CSVs (gate/latency.py); rate loads are analysed on the record's windows
+(offered, achieved, dropped; breaking point by rate), closed-loop loads on the history.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadgate.analysis import find_breaking_point, latency_drift, windows
+from loadgate.analysis import (
+    find_breaking_point,
+    find_rate_breaking_point,
+    latency_drift,
+    record_windows,
+    windows,
+    with_record_percentiles,
+)
+from loadgate.gate import latency
 from loadgate.gate.csvread import LocustResults
 from loadgate.gate.results import RunResults
-from loadgate.gate.thresholds import baseline_rows, capacity_rows, evaluate
+from loadgate.gate.thresholds import baseline_rows, capacity_rows, evaluate, stage_rows
 from loadgate.numbers import fmt
 from loadgate.spec import LoadTest, Thresholds
 
 GENERATOR_CPU_LIMIT = 90.0
+# A rate load's requests start late by the generator's own lateness, which then counts as the
+# target's latency: when 1 in 20 started later than this share of the p95 limit (at least
+# GENERATOR_LAG_MIN_MS), the p95 describes the generator. (A shared machine's scheduling
+# hiccups show in the p99 of the lateness, reported beside it, without deciding anything.)
+GENERATOR_LAG_SHARE = 0.2
+GENERATOR_LAG_MIN_MS = 50.0
 
 
 @dataclass(frozen=True)
@@ -81,7 +100,7 @@ def summarize(lt: LoadTest, results: RunResults, facts: RunFacts, *,
     summary = judge(lt.name, results, lt.thresholds, capacity_search=lt.load.capacity_search,
                     baseline=baseline,
                     max_regression_pct=lt.baseline.max_regression_pct if lt.baseline else None,
-                    generator=generator)
+                    generator=generator, plan=lt.load.windows(), open_loop=lt.load.open_loop)
     if facts.interrupted:
         _interrupted(summary, facts, lt.load.duration_s)
     notes = [*summary.pop("notes", []), *facts.notes()]
@@ -137,6 +156,12 @@ def _verdict(rows: list[dict], generator: dict, s: dict,
         return "Invalid", (f"The load generator's CPU peaked at {cpu:.0f}% (over "
                            f"{GENERATOR_CPU_LIMIT:.0f}%), so the numbers describe the "
                            "generator, not the target.")
+    late = next((r for r in rows if r["metric"] == "generator.scheduleLagP95Ms"
+                 and not r["passed"]), None)
+    if late is not None:
+        return "Invalid", (f"The load generator started 5% of its requests more than "
+                           f"{fmt(late['observed'])} ms late (over {fmt(late['limit'])} ms), "
+                           "so the latencies describe the generator, not the target.")
     failed = [r for r in rows if not r["passed"]]
     if failed:
         parts = [f"{r['metric']} {fmt(r['observed'])} "
@@ -155,13 +180,66 @@ def _verdict(rows: list[dict], generator: dict, s: dict,
     return "Pass", f"All {len(rows)} threshold{plural} met ({measured})."
 
 
+def _latency_record(results: RunResults, s: dict, notes: list[str]):
+    """The run's latency record if it can replace Locust's percentiles, else None."""
+    record = results.latency
+    if results.latency_note:
+        notes.append(results.latency_note)
+    if record is not None and (why := latency.usable(record, s["requests"])):
+        notes.append(why[0].upper() + why[1:] + ".")
+        record = None
+    return record
+
+
+def _breaking_point(res: LocustResults, record, thresholds: Thresholds,
+                    open_loop: bool) -> tuple[dict, dict]:
+    """(breakingPoint, the record's measured windows by plan index)."""
+    t0 = res.history[0].t if res.history else None
+    measured = record_windows(record, t0) if record is not None else []
+    if record is not None and record.mode == "rate":
+        bp = find_rate_breaking_point(measured, thresholds.p95_ms, thresholds.max_error_rate,
+                                      thresholds.max_dropped_rate)
+    elif open_loop:
+        bp = {"found": False, "unit": "rps", "rps": 0.0, "p95Ms": 0.0, "atS": None,
+              "reason": "no latency record, so no breaking point by rate was computed"}
+    elif res.history:
+        ws = windows(res.history, res.history_windowed)
+        if record is not None:
+            ws = with_record_percentiles(ws, record, t0)
+        bp = find_breaking_point(ws, thresholds.p95_ms, thresholds.max_error_rate)
+    else:
+        bp = {"found": False, "unit": "users", "users": 0, "rps": 0.0, "p95Ms": 0.0,
+              "atS": None, "reason": "no stats history file, so no breaking point was computed"}
+    return bp, {w.index: w for w in measured}
+
+
+def _generator_rows(generator: dict, thresholds: Thresholds) -> list[dict]:
+    rows = []
+    cpu = generator.get("maxCpuPercent")
+    if isinstance(cpu, int | float) and not isinstance(cpu, bool):
+        rows.append({"metric": "generator.maxCpuPercent", "limit": GENERATOR_CPU_LIMIT,
+                     "observed": cpu, "passed": cpu <= GENERATOR_CPU_LIMIT, "kind": "max"})
+    lag = generator.get("scheduleLagP95Ms")
+    if isinstance(lag, int | float) and not isinstance(lag, bool):
+        from loadgate.analysis.breaking_point import DEFAULT_P95_MS
+
+        limit = max(GENERATOR_LAG_MIN_MS,
+                    GENERATOR_LAG_SHARE * (thresholds.p95_ms or DEFAULT_P95_MS))
+        rows.append({"metric": "generator.scheduleLagP95Ms", "limit": limit, "observed": lag,
+                     "passed": lag <= limit, "kind": "max"})
+    return rows
+
+
 def judge(name: str, results: RunResults, thresholds: Thresholds, *,
           capacity_search: bool = False, baseline: dict | None = None,
-          max_regression_pct: float | None = None, generator: dict | None = None) -> dict:
+          max_regression_pct: float | None = None, generator: dict | None = None,
+          plan=(), open_loop: bool = False) -> dict:
     """The summary.json dict for one set of results; never raises for bad results.
 
     capacity_search: the run was a capacity search (spec.load.breakpoint), which breaks the
-    SLO on purpose; its gate is the capacity found (see thresholds.capacity_rows)."""
+    SLO on purpose; its gate is the capacity found (see thresholds.capacity_rows).
+    plan: the LoadTest's plan windows (spec `Load.windows()`): stages with their own
+    thresholds get rows `stages.<name>.<key>`. open_loop: a rate load."""
     generator = dict(generator or {})
     res = results.locust
     if res is None:
@@ -172,22 +250,22 @@ def judge(name: str, results: RunResults, thresholds: Thresholds, *,
 
     s = _summary_block(res)
     endpoints = _endpoints(res)
-    ws = windows(res.history, res.history_windowed) if res.history else []
-    if res.history:
-        bp = find_breaking_point(ws, thresholds.p95_ms, thresholds.max_error_rate)
+    notes = list(res.notes)
+    record = _latency_record(results, s, notes)
+    if record is not None:
+        s.update(latency.summary_figures(record))
+        latency.update_endpoints(endpoints, record)
+        generator.update(latency.generator_figures(record))
     else:
-        bp = {"found": False, "users": 0, "rps": 0.0, "p95Ms": 0.0, "atS": None,
-              "reason": "no stats history file, so no breaking point was computed"}
+        s["latencySource"] = "csv"
+    bp, measured = _breaking_point(res, record, thresholds, open_loop)
     if capacity_search:
         rows = capacity_rows(thresholds, bp, baseline, max_regression_pct)
     else:
-        rows = evaluate(thresholds, s, endpoints)
+        rows = evaluate(thresholds, s, endpoints) + stage_rows(plan, measured)
         if baseline is not None:
             rows += baseline_rows(baseline, s, max_regression_pct)
-    cpu = generator.get("maxCpuPercent")
-    if isinstance(cpu, int | float) and not isinstance(cpu, bool):
-        rows.append({"metric": "generator.maxCpuPercent", "limit": GENERATOR_CPU_LIMIT,
-                     "observed": cpu, "passed": cpu <= GENERATOR_CPU_LIMIT, "kind": "max"})
+    rows += _generator_rows(generator, thresholds)
 
     verdict, reason = _verdict(rows, generator, s, bp if capacity_search else None)
     summary = {
@@ -205,6 +283,6 @@ def judge(name: str, results: RunResults, thresholds: Thresholds, *,
         drift = latency_drift(res.history, res.history_windowed)
         if drift:
             summary["drift"] = drift
-    if res.notes:
-        summary["notes"] = list(res.notes)
+    if notes:
+        summary["notes"] = notes
     return summary

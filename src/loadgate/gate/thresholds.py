@@ -85,3 +85,18 @@ def capacity_rows(thresholds: Thresholds, breaking_point: dict, baseline: dict |
             rows.append(_row("baseline.breakingPoint.rps", round(ref * (1 - pct / 100), 3),
                              capacity, "min", baseline=ref, maxRegressionPct=pct))
     return rows
+
+
+def stage_rows(plan, measured: dict) -> list[dict]:
+    """Rows `stages.<name>.<key>` for each plan window (stage) that has its own thresholds,
+    judged on that window's requests only: `measured` maps window index to its Window
+    (analysis.record_windows). A stage that was never measured fails its rows."""
+    rows = []
+    for pw in plan:
+        if pw.thresholds is None:
+            continue
+        w = measured.get(pw.index)
+        observed = None if w is None else {"droppedRate": 0.0, **w.to_json()}
+        rows += _metric_rows(pw.thresholds, observed, prefix=f"stages.{pw.label}.",
+                             stage=pw.label)
+    return rows

@@ -9,10 +9,12 @@ Choices:
   crash. Failed requests are the gate's business (thresholds -> Pass/Fail), so Locust exits 0
   after a complete run and any non-zero exit means Locust itself broke.
 - `--only-summary`: no stats table every few seconds; the runner prints its own progress line.
-- `-f locustfile,cpu_listener.py`: every Locust process records its own CPU, whatever the
-  locustfile (the gate's `Invalid` when the generator was the bottleneck).
-- Stages/breakpoint: the master adds `shape.py`, and `--run-time` = planned duration + margin.
-  Locust ignores --run-time while a shape runs, so our shape enforces it as a safety cap.
+- `-f locustfile,cpu_listener.py,latency_listener.py`: every Locust process records its own
+  CPU (the gate's `Invalid` when the generator was the bottleneck) and every request's latency
+  into mergeable histograms, whatever the locustfile.
+- Stages/breakpoint/rate loads: the master adds `shape.py`, and `--run-time` = planned
+  duration + margin. Locust ignores --run-time while a shape runs, so our shape enforces it as
+  a safety cap. Rate loads add `rate_driver.py` to every process (the open-loop driver user).
 """
 
 from __future__ import annotations
@@ -35,17 +37,24 @@ def run_time_cap_s(lt) -> float:
 
 
 def locust_files(lt, locustfile, loadgen_dir=None, *, master: bool) -> str:
-    """-f: the locustfile, the CPU listener, and on the master of a shaped run the shape.
-    `loadgen_dir` holds cpu_listener.py and shape.py (default: this installed package; the
-    operator passes the directory it mounts them in)."""
-    from loadgate.loadgen import CPU_LISTENER_FILE, SHAPE_FILE
+    """-f: the locustfile, the CPU and latency listeners, on the master of a shaped run the
+    shape, and for rate loads the open-loop driver. `loadgen_dir` holds those files (default:
+    this installed package; the operator passes the directory it mounts them in)."""
+    from loadgate.loadgen import (
+        CPU_LISTENER_FILE,
+        LATENCY_LISTENER_FILE,
+        RATE_DRIVER_FILE,
+        SHAPE_FILE,
+    )
 
     def path(f) -> str:
         return str(f) if loadgen_dir is None else f"{loadgen_dir}/{f.name}"
 
-    files = [str(locustfile), path(CPU_LISTENER_FILE)]
+    files = [str(locustfile), path(CPU_LISTENER_FILE), path(LATENCY_LISTENER_FILE)]
     if master and lt.load.mode != "constant":
         files.append(path(SHAPE_FILE))
+    if lt.load.open_loop:
+        files.append(path(RATE_DRIVER_FILE))
     return ",".join(files)
 
 

@@ -13,11 +13,27 @@ breakpoint  startUsers, then + stepUsers every stepDuration up to maxUsers. At t
             broken for that step, so stop early (None). Without those thresholds it runs every
             step up to maxUsers.
 constant    users at spawnRate until runTime (normally Locust's own -u/-r/-t do this).
+rate, rateStages, rateBreakpoint (open loop)
+            no closed-loop users: tick returns (0, 0.0) and `rps` is the offered rate now (the
+            shape runs one open-loop driver per worker and sends each its share). A rate
+            breakpoint judges step k once the next step has run a grace of min(5 s, step/3):
+            on the requests *scheduled* in step k (the master's latency record), counting the
+            ones still unanswered at their age so far: dropped share over maxDroppedRate,
+            error ratio over maxErrorRate or p95 over p95Ms breaks it (defaults 1%, 1%, 500 ms
+            once any of the three is set), and the run stops there. When a rate plan ends it
+            drains first: `rps` 0, nothing new starts, and the run ends once every worker
+            reports nothing in flight, or after stopTimeout.
 A run-time cap (Locust's --run-time, which Locust ignores while a shape runs) stops any mode.
+`window` is the plan window (stage or step index, see spec `Load.windows()`) running now.
 """
 
 from __future__ import annotations
 
+from loadgate.analysis.breaking_point import (  # the SLO's defaults, as the analysis uses
+    DEFAULT_MAX_DROPPED_RATE,
+    DEFAULT_MAX_ERROR_RATE,
+    DEFAULT_P95_MS,
+)
 from loadgate.spec import Load, Thresholds
 
 
@@ -62,6 +78,34 @@ class StepWindow:
         return None
 
 
+def judge_rate_step(snapshot: dict, p95_limit_ms: float, max_error_rate: float,
+                    max_dropped_rate: float) -> str | None:
+    """Why the SLO broke for the requests scheduled in one step, or None. `snapshot` is
+    `latency_record.Record.snapshot(k)`: the step's data, and how many of its requests are
+    still unanswered and at least how old they are (counted at that age in the p95)."""
+    wd = snapshot["data"]
+    scheduled, dropped = wd.total("scheduled"), wd.total("dropped")
+    if scheduled == 0:
+        return "no request was scheduled during the step"
+    if dropped / scheduled > max_dropped_rate:
+        return (f"dropped {dropped / scheduled:.1%} of the scheduled requests "
+                f"(over maxDroppedRate {max_dropped_rate:g})")
+    requests = wd.requests
+    if requests and wd.failures / requests > max_error_rate:
+        return f"error ratio {wd.failures / requests:.3f} over maxErrorRate {max_error_rate:g}"
+    latency = wd.completed_latency()
+    waiting = int(snapshot.get("inFlight") or 0)
+    if waiting:
+        latency.record_ms(1000.0 * float(snapshot.get("inFlightAgeS") or 0.0), n=waiting)
+    p95 = latency.percentile(0.95)
+    if p95 is None:
+        return "no request completed during the step"
+    if p95 > p95_limit_ms:
+        unanswered = f", counting {waiting} still unanswered" if waiting else ""
+        return f"p95 {p95:.0f} ms over p95Ms {p95_limit_ms:g}{unanswered}"
+    return None
+
+
 class ShapePlan:
     """One run's plan: spec.load, judged (breakpoint) against spec.thresholds' SLO."""
 
@@ -71,17 +115,29 @@ class ShapePlan:
         thresholds = thresholds or Thresholds()
         self.p95_limit_ms = thresholds.p95_ms
         self.max_error_rate = thresholds.max_error_rate
+        self.max_dropped_rate = thresholds.max_dropped_rate
         self.stopped_reason: str | None = None
         self.breaking_step: dict | None = None
         self._step = -1
         self._window: StepWindow | None = None
+        self.windows = load.windows()
+        self.window = 0                     # the plan window running now
+        self.rps: float | None = 0.0 if load.open_loop else None   # offered rate now
+        self.draining = False
+        self._drain_from = 0.0
+        self._end_reason = ""
+        self._judged = -1
 
-    def tick(self, run_time: float, stats_total=None, run_time_cap: float | None = None):
-        """(users, spawn_rate) to run now, or None to end the run (see stopped_reason)."""
+    def tick(self, run_time: float, stats_total=None, run_time_cap: float | None = None,
+             record=None):
+        """(users, spawn_rate) to run now, or None to end the run (see stopped_reason).
+        `record`: the master's latency record (rate loads: judging steps, draining)."""
         if self.stopped_reason is not None:
             return None
         if run_time_cap and run_time >= run_time_cap:
             return self._stop(f"--run-time safety cap of {run_time_cap:.0f}s reached")
+        if self.load.open_loop:
+            return self._rate(run_time, record)
         return self._MODES[self.mode](self, run_time, stats_total)
 
     def _stop(self, reason: str):
@@ -98,9 +154,10 @@ class ShapePlan:
 
     def _stages(self, run_time: float, _total):
         end = 0.0
-        for stage in self.load.stages:
+        for i, stage in enumerate(self.load.stages):
             end += stage.duration_s
             if run_time < end:
+                self.window = i
                 return int(stage.users), float(stage.spawn_rate)
         return self._stop("all stages done")
 
@@ -118,6 +175,7 @@ class ShapePlan:
             self._step, self._window = step, None
         if step >= bp.steps:
             return self._stop(f"reached maxUsers {bp.max_users} without breaking the SLO")
+        self.window = step
         if self._window is None and total is not None and \
                 run_time - step * bp.step_duration_s >= grace:
             self._window = StepWindow(total)
@@ -128,3 +186,56 @@ class ShapePlan:
     @property
     def _judging(self) -> bool:
         return self.p95_limit_ms is not None or self.max_error_rate is not None
+
+    # --- rate loads ----------------------------------------------------------------------------
+    def _rate(self, run_time: float, record):
+        if self.draining:
+            return self._drain(run_time, record)
+        broken = self._judge_due_step(run_time, record)
+        if broken is not None:
+            return self._begin_drain(run_time, broken, record)
+        index = next((w.index for w in self.windows if run_time < w.end_s), None)
+        if index is None:
+            return self._begin_drain(run_time, self._done_reason(), record)
+        self.window, self.rps = index, float(self.windows[index].rps or 0.0)
+        return 0, 0.0
+
+    def _done_reason(self) -> str:
+        if self.mode == "rateBreakpoint":
+            return (f"reached maxRps {self.load.rate_breakpoint.max_rps:g} without breaking "
+                    "the SLO")
+        return "all stages done" if self.mode == "rateStages" else "rate duration reached"
+
+    def _judge_due_step(self, run_time: float, record) -> str | None:
+        """The reason the last finished step broke the SLO, once its grace has passed."""
+        if self.mode != "rateBreakpoint" or record is None:
+            return None
+        k = self._judged + 1
+        step_s = self.load.rate_breakpoint.step_duration_s
+        if k >= len(self.windows) or run_time < self.windows[k].end_s + min(5.0, step_s / 3):
+            return None
+        self._judged = k
+        if not (self._judging or self.max_dropped_rate is not None):
+            return None
+        reason = judge_rate_step(
+            record.snapshot(k),
+            DEFAULT_P95_MS if self.p95_limit_ms is None else self.p95_limit_ms,
+            DEFAULT_MAX_ERROR_RATE if self.max_error_rate is None else self.max_error_rate,
+            DEFAULT_MAX_DROPPED_RATE if self.max_dropped_rate is None else self.max_dropped_rate)
+        if reason is None:
+            return None
+        rps = self.windows[k].rps
+        self.breaking_step = {"step": k, "rps": rps, "reason": reason}
+        return f"SLO broken for the whole step at {rps:g} rps: {reason}"
+
+    def _begin_drain(self, run_time: float, reason: str, record):
+        self.draining, self.rps = True, 0.0
+        self._drain_from, self._end_reason = run_time, reason
+        return self._drain(run_time, record)
+
+    def _drain(self, run_time: float, record):
+        """Nothing new starts; end once every worker has nothing in flight, or at stopTimeout."""
+        if record is None or record.drained() or \
+                run_time - self._drain_from >= self.load.stop_timeout_s:
+            return self._stop(self._end_reason)
+        return 0, 0.0

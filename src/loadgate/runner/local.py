@@ -27,7 +27,7 @@ from loadgate.urls import join
 OUTPUT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
                 "locust_exceptions.csv", "report.html", "summary.json", "junit.xml",
                 "summary.md", "timeline.png", "locust_generator.json", "locust.log", "server.log",
-                "loadtest.json")
+                "loadtest.json", "locust_latency.json")
 
 
 # --- the LoadTest and its overrides -------------------------------------------------------
@@ -175,8 +175,11 @@ def _cluster(lt, locustfile: Path, out: Path):
     cluster = LocustCluster(lt, locustfile=locustfile, out_dir=out, workers=lt.workers,
                             env=locust_env(write_runtime(lt, out)))
     plural = "s" if lt.workers != 1 else ""
+    peak = (f"{lt.load.max_rps:g} req/s open loop ({lt.load.arrival} arrivals, "
+            f"maxInFlight {lt.load.max_in_flight})" if lt.load.open_loop
+            else f"{lt.load.max_users} users")
     say(f"locust: master + {lt.workers} worker{plural} on 127.0.0.1, "
-        f"{lt.load.mode} load up to {lt.load.max_users} users, "
+        f"{lt.load.mode} load up to {peak}, "
         f"planned {lt.load.duration_s:.0f}s (logs in {shown(cluster.log_path)})")
     return cluster
 

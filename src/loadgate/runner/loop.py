@@ -87,6 +87,7 @@ class LoopState:
     interrupted: bool = False
     deadline_hit: bool = False
     workers_lost: bool = False
+    open_loop: bool = False           # a rate load: the progress line shows no users
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def time_limit_s(lt) -> float:
 
 def initial_state(lt, start: float) -> LoopState:
     return LoopState(start=start, limit_s=time_limit_s(lt), stop_timeout_s=lt.load.stop_timeout_s,
-                     next_progress=start + PROGRESS_EVERY_S)
+                     next_progress=start + PROGRESS_EVERY_S, open_loop=lt.load.open_loop)
 
 
 def decide(state: LoopState, obs: Observation, now: float) -> Decision:
@@ -152,7 +153,7 @@ def decide(state: LoopState, obs: Observation, now: float) -> Decision:
                      f"(see {shown(obs.worker_log)})")
         stopping(workers_lost=True)
     if now >= s.next_progress:
-        lines.append(progress_line(elapsed, s.snapshot))
+        lines.append(progress_line(elapsed, s.snapshot, open_loop=s.open_loop))
         s = dataclasses.replace(s, next_progress=s.next_progress + PROGRESS_EVERY_S)
     if s.stop_sent_at is not None and not stop and \
             now - s.stop_sent_at > s.stop_timeout_s + MASTER_EXIT_GRACE_S:
@@ -194,7 +195,8 @@ def run_loop(lt, cluster, signals: StopSignals, *,
         say(f"warning: {p}")
     elapsed = clock() - state.start
     code = cluster.master.returncode if cluster.master else None
-    say(progress_line(elapsed, last_snapshot(history) or state.snapshot) + "  (done)")
+    say(progress_line(elapsed, last_snapshot(history) or state.snapshot,
+                      open_loop=state.open_loop) + "  (done)")
     # Locust runs with --exit-code-on-error 0: any other code means Locust itself broke
     if code not in (0, None) and not state.interrupted:
         say(f"locust exited with code {code}; the end of {shown(cluster.log_path)}:")

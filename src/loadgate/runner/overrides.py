@@ -3,7 +3,8 @@
 Every value goes to `spec.override` as the YAML would carry it (`20` an integer, `abc` a
 string), so a bad value is reported by the same validator as a bad file, with its field path,
 and exits 3 like one. Which load flags apply depends on the load mode; `--run-time` on a
-stages or breakpoint load cuts the plan at that point (`spec.capped`).
+stages or breakpoint load (users or rate) cuts the plan at that point (`spec.capped`);
+`--rps` on a users load runs it open loop at that rate (`spec.rate_override`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ from loadgate import spec
 LOAD_FLAGS = {
     "--users": {"constant": "load.users"},
     "--spawn-rate": {"constant": "load.spawnRate", "breakpoint": "load.breakpoint.spawnRate"},
-    "--run-time": {"constant": "load.runTime"},
+    "--run-time": {"constant": "load.runTime", "rate": "load.rate.duration"},
+    "--rps": {"rate": "load.rate.rps"},
     "--max-users": {"breakpoint": "load.breakpoint.maxUsers"},
-    "--step-duration": {"breakpoint": "load.breakpoint.stepDuration"},
+    "--max-rps": {"rateBreakpoint": "load.breakpoint.maxRps"},
+    "--step-duration": {"breakpoint": "load.breakpoint.stepDuration",
+                        "rateBreakpoint": "load.breakpoint.stepDuration"},
 }
 CAP_FLAG = "--run-time"  # on loads that have no runTime: the plan is cut there
-MODE_FIELD = {"constant": "users"}  # how a load mode is written in spec.load (else its name)
+RATE_FLAG = "--rps"      # on a users load: run it open loop at that rate for its runTime
+UNCAPPED = ("constant", "rate")  # loads whose --run-time is a field, not a cap
+# how a load mode is written in spec.load (else its name)
+MODE_FIELD = {"constant": "users", "rateBreakpoint": "breakpoint"}
 
 
 class InvalidInput(Exception):
@@ -56,11 +63,12 @@ def _load_changes(lt, given: dict[str, object]) -> dict[str, object]:
     mode = lt.load.mode
     changes = {}
     for flag, text in given.items():
-        if flag == CAP_FLAG and mode != "constant":
+        if flag == CAP_FLAG and mode not in UNCAPPED:
             continue  # applied last, to the overridden plan
         path = LOAD_FLAGS[flag].get(mode)
         if path is None:
-            fitting = [f for f, modes in LOAD_FLAGS.items() if mode in modes or f == CAP_FLAG]
+            fitting = [f for f, modes in LOAD_FLAGS.items() if mode in modes or f == CAP_FLAG
+                       or (f == RATE_FLAG and mode == "constant")]
             written = MODE_FIELD.get(mode, mode)
             raise InvalidInput(f"{flag} does not apply to a {written} load (spec.load.{written})"
                                f"; a {written} load takes {', '.join(fitting)}")
@@ -81,10 +89,13 @@ def apply(lt, args, *, target: str | None) -> spec.LoadTest:
     if not flags:
         return lt
     try:
+        if RATE_FLAG in load_given and lt.load.mode == "constant":
+            # a users load becomes a rate load of the same run time; other flags apply to that
+            lt = spec.override(lt, spec.rate_override(lt, value(load_given.pop(RATE_FLAG))))
         changes = {**dict(other.values()), **_load_changes(lt, load_given),
                    **threshold_changes(args.threshold)}
         out = spec.override(lt, changes)
-        if CAP_FLAG in load_given and out.load.mode != "constant":
+        if CAP_FLAG in load_given and out.load.mode not in UNCAPPED:
             out = spec.capped(out, spec.parse_duration(load_given[CAP_FLAG], CAP_FLAG))
         return out
     except (spec.SpecError, spec.DurationError) as e:

@@ -61,12 +61,15 @@ def last_snapshot(history_csv: Path) -> Snapshot | None:
     return None
 
 
-def progress_line(elapsed_s: float, snap: Snapshot | None, workers_note: str = "") -> str:
-    """`[  15s] users 10  rps 23.4  p95 120 ms  failures 0 (0.00%)`."""
+def progress_line(elapsed_s: float, snap: Snapshot | None, workers_note: str = "",
+                  open_loop: bool = False) -> str:
+    """`[  15s] users 10  rps 23.4  p95 120 ms  failures 0 (0.00%)`; a rate load (open loop)
+    shows `open loop` instead of its users (one scheduler per worker)."""
     head = f"[{elapsed_s:5.0f}s]"
     if snap is None or (snap.users == 0 and snap.requests == 0):
         return f"{head} starting Locust{workers_note}, no statistics yet"
     p95 = "n/a" if snap.p95_ms is None else f"{snap.p95_ms:.0f} ms"
     rate = snap.failures / snap.requests if snap.requests else 0.0
-    return (f"{head} users {snap.users:<4d} rps {snap.rps:7.1f}  p95 {p95:>8}  "
+    load = "open loop " if open_loop else f"users {snap.users:<4d}"
+    return (f"{head} {load} rps {snap.rps:7.1f}  p95 {p95:>8}  "
             f"requests {snap.requests}  failures {snap.failures} ({rate:.2%})")

@@ -5,9 +5,10 @@ collector and the operator import this.
 """
 
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
-from loadgate.spec.manifest import capped, document, manifest, override
+from loadgate.spec.manifest import capped, document, manifest, override, rate_override
 from loadgate.spec.model import (
     API_VERSION,
+    ARRIVALS,
     DEADLINE_MARGIN_S,
     KIND,
     THRESHOLD_KEYS,
@@ -16,6 +17,10 @@ from loadgate.spec.model import (
     Load,
     LoadTest,
     LocustfileRef,
+    PlanWindow,
+    Rate,
+    RateBreakpoint,
+    RateStage,
     Scenario,
     Stage,
     Target,
@@ -40,4 +45,6 @@ __all__ = [
     "format_duration", "load_file", "manifest", "minimum_deadline_s", "override", "parse",
     "parse_duration", "parse_thresholds",
     "read_runtime", "runtime_json", "write_runtime",
+    # rate loads (open loop)
+    "ARRIVALS", "PlanWindow", "Rate", "RateBreakpoint", "RateStage", "rate_override",
 ]

@@ -8,7 +8,7 @@ import copy
 
 from loadgate.spec.durations import format_duration
 from loadgate.spec.model import API_VERSION, KIND, LoadTest
-from loadgate.spec.parser import parse
+from loadgate.spec.parser import SpecError, parse
 
 
 def document(name: str, spec: dict, *, namespace: str | None = None) -> dict:
@@ -40,23 +40,51 @@ def override(lt: LoadTest, changes: dict[str, object]) -> LoadTest:
     return parse(document(lt.name, spec, namespace=lt.namespace))
 
 
+def rate_override(lt: LoadTest, rps: float) -> dict[str, object]:
+    """The changes (for `override`) that run `lt` at `rps` requests per second, open loop: a
+    rate load gets that rps; a constant users load becomes a rate load of the same run time
+    (and stopTimeout). Loads whose shape has no single rate raise SpecError."""
+    load = lt.load
+    if load.mode == "rate":
+        return {"load.rate.rps": rps}
+    if load.mode == "constant" and load.run_time_s is not None:
+        new = {"rate": {"rps": rps, "duration": format_duration(load.run_time_s)}}
+        raw = lt.raw_spec.get("load") or {}
+        if "stopTimeout" in raw:
+            new["stopTimeout"] = raw["stopTimeout"]
+        return {"load": new}
+    raise SpecError([("spec.load", f"a single rate ({rps:g} rps) can replace load.rate's rps "
+                                   f"or a load.users run, not a {load.mode} load")])
+
+
 def capped(lt: LoadTest, seconds: float) -> LoadTest:
-    """`lt` with its load plan cut at `seconds` (`--run-time` on a shaped load): a users load
-    runs that long; stages end at that point (the stage crossing it is shortened); a
+    """`lt` with its load plan cut at `seconds` (`--run-time` on a shaped load): a users or
+    rate load runs that long; stages end at that point (the stage crossing it is shortened); a
     breakpoint keeps the steps that fit (at least one, shortened if one step is longer)."""
     load = lt.load
     if load.mode == "constant":
         return override(lt, {"load.runTime": format_duration(seconds)})
-    if load.mode == "stages":
-        raw, kept, elapsed = lt.raw_spec["load"]["stages"], [], 0.0
-        for stage, written in zip(load.stages, raw, strict=True):
+    if load.mode == "rate":
+        return override(lt, {"load.rate.duration": format_duration(seconds)})
+    if load.mode in ("stages", "rateStages"):
+        field, parsed = (("stages", load.stages) if load.mode == "stages"
+                         else ("rateStages", load.rate_stages))
+        raw, kept, elapsed = lt.raw_spec["load"][field], [], 0.0
+        for stage, written in zip(parsed, raw, strict=True):
             if elapsed >= seconds:
                 break
             cut = min(stage.duration_s, seconds - elapsed)
             kept.append({**written, "duration": format_duration(cut)}
                         if cut < stage.duration_s else written)
             elapsed += cut
-        return override(lt, {"load.stages": kept})
+        return override(lt, {f"load.{field}": kept})
+    if load.mode == "rateBreakpoint":
+        rb = load.rate_breakpoint
+        if seconds < rb.step_duration_s:
+            return override(lt, {"load.breakpoint.stepDuration": format_duration(seconds),
+                                 "load.breakpoint.maxRps": rb.start_rps})
+        steps = min(rb.steps, int(seconds // rb.step_duration_s))
+        return override(lt, {"load.breakpoint.maxRps": rb.rps_at_step(steps - 1)})
     bp = load.breakpoint
     if seconds < bp.step_duration_s:
         return override(lt, {"load.breakpoint.stepDuration": format_duration(seconds),

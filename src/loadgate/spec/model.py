@@ -25,11 +25,14 @@ class Target:
 class Stage:
     """One entry of spec.load.stages: hold `users` until `duration` has passed (cumulative
     Locust-style: stage i ends at the sum of durations 0..i). `spawnRate` defaults to reaching
-    the stage's user count within about one second."""
+    the stage's user count within about one second. `name` and `thresholds` (optional) make
+    rows `stages.<name>.p95Ms` judged on that stage's requests only."""
 
     duration_s: float
     users: int
     spawn_rate: float
+    name: str | None = None
+    thresholds: Thresholds | None = None
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,74 @@ class Breakpoint:
         return min(self.max_users, self.start_users + index * self.step_users)
 
 
+ARRIVALS = ("constant", "poisson")  # evenly spaced starts, or exponential gaps
+DEFAULT_MAX_IN_FLIGHT = 256
+
+
+@dataclass(frozen=True)
+class Rate:
+    """spec.load.rate (open loop): start `rps` requests per second in total, across all
+    workers, for `duration`, whatever the answers."""
+
+    rps: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class RateStage:
+    """One entry of spec.load.rateStages: `rps` until `duration` has passed (cumulative, like
+    stages); `name` and `thresholds` as for Stage."""
+
+    duration_s: float
+    rps: float
+    name: str | None = None
+    thresholds: Thresholds | None = None
+
+
+@dataclass(frozen=True)
+class RateBreakpoint:
+    """spec.load.breakpoint with startRps/stepRps/maxRps: a capacity search by offered rate.
+    Each step is judged on the requests scheduled in it; stops once a step breaks the SLO."""
+
+    start_rps: float
+    step_rps: float
+    step_duration_s: float
+    max_rps: float
+
+    @property
+    def steps(self) -> int:
+        return math.ceil((self.max_rps - self.start_rps) / self.step_rps - 1e-9) + 1
+
+    def rps_at_step(self, index: int) -> float:
+        return min(self.max_rps, self.start_rps + index * self.step_rps)
+
+
+@dataclass(frozen=True)
+class PlanWindow:
+    """One measured window of the plan: a stage, a breakpoint step, or the whole of a
+    constant load. `users` for closed-loop loads, `rps` (offered) for rate loads."""
+
+    index: int
+    start_s: float
+    end_s: float
+    users: int | None = None
+    rps: float | None = None
+    name: str | None = None
+    thresholds: Thresholds | None = None
+
+    @property
+    def label(self) -> str:
+        """How rows and summaries name it: the stage's name, else its index."""
+        return self.name if self.name is not None else str(self.index)
+
+
 @dataclass(frozen=True)
 class Load:
     """spec.load: exactly one of `users`/`spawnRate`/`runTime` (constant; spawnRate defaults to
-    users = all at once), `stages`, or `breakpoint`. `stopTimeout` defaults to 10s."""
+    users = all at once), `stages`, `breakpoint` (users or rate), `rate` or `rateStages`.
+    `stopTimeout` defaults to 10s. Rate loads (open loop) also have `arrival` (constant or
+    poisson) and `maxInFlight` (across all workers, default 256), resolved here whichever
+    object they were written in."""
 
     users: int | None = None
     spawn_rate: float | None = None
@@ -63,6 +130,11 @@ class Load:
     stages: tuple[Stage, ...] | None = None
     breakpoint: Breakpoint | None = None
     stop_timeout_s: float = 10.0
+    rate: Rate | None = None
+    rate_stages: tuple[RateStage, ...] | None = None
+    rate_breakpoint: RateBreakpoint | None = None
+    arrival: str | None = None
+    max_in_flight: int | None = None
 
     @property
     def mode(self) -> str:
@@ -70,7 +142,18 @@ class Load:
             return "stages"
         if self.breakpoint is not None:
             return "breakpoint"
+        if self.rate is not None:
+            return "rate"
+        if self.rate_stages is not None:
+            return "rateStages"
+        if self.rate_breakpoint is not None:
+            return "rateBreakpoint"
         return "constant"
+
+    @property
+    def open_loop(self) -> bool:
+        """Requests started on a schedule (requests per second), not by waiting users."""
+        return self.mode in ("rate", "rateStages", "rateBreakpoint")
 
     @property
     def max_users(self) -> int:
@@ -81,19 +164,53 @@ class Load:
         return int(self.users or 0)
 
     @property
+    def max_rps(self) -> float:
+        """The highest offered rate of a rate load (0 for users loads)."""
+        return max((w.rps or 0.0 for w in self.windows()), default=0.0)
+
+    @property
     def capacity_search(self) -> bool:
         """A load that pushes past the SLO on purpose to find the capacity: its gate is the
         capacity found (breakingPoint.rps >= minRps), not whole-run thresholds."""
-        return self.mode == "breakpoint"
+        return self.mode in ("breakpoint", "rateBreakpoint")
 
     @property
     def duration_s(self) -> float:
         """The planned total (a breakpoint run may stop earlier)."""
+        windows = self.windows()
+        return float(windows[-1].end_s) if windows else float(self.run_time_s or 0.0)
+
+    def windows(self) -> tuple[PlanWindow, ...]:
+        """The plan as measured windows, in time order (seconds since the load started)."""
         if self.stages is not None:
-            return float(sum(s.duration_s for s in self.stages))
+            return _consecutive([(s.duration_s, {"users": s.users, "name": s.name,
+                                                 "thresholds": s.thresholds})
+                                 for s in self.stages])
+        if self.rate_stages is not None:
+            return _consecutive([(s.duration_s, {"rps": s.rps, "name": s.name,
+                                                 "thresholds": s.thresholds})
+                                 for s in self.rate_stages])
         if self.breakpoint is not None:
-            return self.breakpoint.steps * self.breakpoint.step_duration_s
-        return float(self.run_time_s or 0.0)
+            bp = self.breakpoint
+            return _consecutive([(bp.step_duration_s, {"users": bp.users_at_step(i)})
+                                 for i in range(bp.steps)])
+        if self.rate_breakpoint is not None:
+            rb = self.rate_breakpoint
+            return _consecutive([(rb.step_duration_s, {"rps": rb.rps_at_step(i)})
+                                 for i in range(rb.steps)])
+        if self.rate is not None:
+            return _consecutive([(self.rate.duration_s, {"rps": self.rate.rps})])
+        if self.run_time_s is not None:
+            return _consecutive([(self.run_time_s, {"users": self.users})])
+        return ()
+
+
+def _consecutive(parts: list[tuple[float, dict]]) -> tuple[PlanWindow, ...]:
+    out, start = [], 0.0
+    for i, (duration, fields) in enumerate(parts):
+        out.append(PlanWindow(index=i, start_s=start, end_s=start + duration, **fields))
+        start += duration
+    return tuple(out)
 
 
 def _default_weights() -> dict[str, int]:
@@ -129,6 +246,7 @@ class Thresholds:
     max_error_rate: float | None = None
     min_rps: float | None = None
     endpoints: dict[str, Thresholds] = field(default_factory=dict)
+    max_dropped_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +271,9 @@ THRESHOLD_KEYS = (
     ThresholdKey("maxErrorRate", "max_error_rate", "errorRate", "max",
                  "failed share of requests, a fraction (0.01 = one in a hundred)", maximum=1.0),
     ThresholdKey("minRps", "min_rps", "rps", "min", "throughput, requests per second"),
+    ThresholdKey("maxDroppedRate", "max_dropped_rate", "droppedRate", "max",
+                 "dropped share of the requests a rate load scheduled, a fraction "
+                 "(closed-loop users never drop: 0)", maximum=1.0),
 )
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from loadgate.spec.durations import DurationError, format_duration, parse_duration
 from loadgate.spec.model import (
     API_VERSION,
+    ARRIVALS,
     DEADLINE_MARGIN_S,
+    DEFAULT_MAX_IN_FLIGHT,
     KIND,
     THRESHOLD_KEYS,
     Baseline,
@@ -23,6 +25,9 @@ from loadgate.spec.model import (
     Load,
     LoadTest,
     LocustfileRef,
+    Rate,
+    RateBreakpoint,
+    RateStage,
     Scenario,
     Stage,
     Target,
@@ -32,6 +37,10 @@ from loadgate.spec.model import (
 )
 
 MAX_USERS = 100_000
+MAX_RPS = 100_000.0
+MAX_IN_FLIGHT = 100_000
+# a stage's name becomes part of a threshold row's name: stages.<name>.p95Ms
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?$")
 MAX_WORKERS = 100
 MAX_TEXTS_PER_REQUEST = 64  # the model server's default max_texts_per_request
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -179,6 +188,7 @@ def parse(doc: dict) -> LoadTest:
     load = _load(r, spec)
     workers = r.integer(spec, "workers", "spec", minimum=1, maximum=MAX_WORKERS,
                         default=LoadTest.workers)
+    _check_in_flight_share(r, spec, load, workers)
     scenario = _scenario(r, spec)
     locustfile = _locustfile(r, spec)
     thresholds = (_thresholds(r, spec["thresholds"], "spec.thresholds", nested=True)
@@ -213,26 +223,40 @@ def _target(r: _Reader, spec: dict) -> Target | None:
     return Target(url=url, health_path=health, ready_timeout_s=ready)
 
 
+LOAD_MODES = ("users", "stages", "breakpoint", "rate", "rateStages")
+
+
 def _load(r: _Reader, spec: dict) -> Load | None:
     path = "spec.load"
     if "load" not in spec:
-        r.error(path, "is required (users/spawnRate/runTime, stages or breakpoint)")
+        r.error(path, "is required (users/spawnRate/runTime, stages, breakpoint, rate or "
+                      "rateStages)")
         return None
     d = r.mapping(spec["load"], path,
-                  {"users", "spawnRate", "runTime", "stages", "breakpoint", "stopTimeout"})
+                  {"users", "spawnRate", "runTime", "stages", "breakpoint", "stopTimeout",
+                   "rate", "rateStages", "arrival", "maxInFlight"})
     if d is None:
         return None
     stop = r.duration(d, "stopTimeout", path, positive=False, default=Load.stop_timeout_s)
-    modes = [k for k in ("users", "stages", "breakpoint") if k in d]
+    modes = [k for k in LOAD_MODES if k in d]
     if len(modes) != 1:
         found = f"found {' and '.join(modes)}" if modes else "found none"
-        r.error(path, f"set exactly one of users (with spawnRate, runTime), stages or "
-                      f"breakpoint; {found}")
+        r.error(path, f"set exactly one of users (with spawnRate, runTime), stages, "
+                      f"breakpoint, rate or rateStages; {found}")
         return None
     if modes[0] != "users":
         for key in ("spawnRate", "runTime"):
             if key in d:
                 r.error(f"{path}.{key}", f"goes with load.users only, not with load.{modes[0]}")
+    if modes[0] != "rateStages":
+        for key in ("arrival", "maxInFlight"):
+            if key in d:
+                inside = (f"; write it inside load.{modes[0]}"
+                          if modes[0] in ("rate", "breakpoint") else "")
+                r.error(f"{path}.{key}", f"goes with load.rateStages only{inside}")
+    if modes[0] in ("rate", "rateStages") or (
+            modes[0] == "breakpoint" and _is_rate_breakpoint(d["breakpoint"])):
+        return _open_loop_load(r, d, modes[0], path, stop)
     if modes[0] == "users":
         users = r.integer(d, "users", path, minimum=1, maximum=MAX_USERS)
         rate = r.number(d, "spawnRate", path, positive=True, default=None)
@@ -253,7 +277,7 @@ def _stages(r: _Reader, value, path: str) -> tuple[Stage, ...] | None:
     stages, previous = [], 0
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
-        s = r.mapping(item, where, {"duration", "users", "spawnRate"})
+        s = r.mapping(item, where, {"duration", "users", "spawnRate", "name", "thresholds"})
         if s is None:
             continue
         duration = r.duration(s, "duration", where)
@@ -263,10 +287,117 @@ def _stages(r: _Reader, value, path: str) -> tuple[Stage, ...] | None:
             if rate is None:
                 rate = float(max(1, abs(users - previous)))  # reach the stage in about 1 s
             previous = users
-        stages.append(Stage(duration_s=duration, users=users, spawn_rate=rate))
+        name, thresholds = _stage_extras(r, s, where)
+        stages.append(Stage(duration_s=duration, users=users, spawn_rate=rate, name=name,
+                            thresholds=thresholds))
     if stages and all(s.users == 0 for s in stages if s.users is not None):
         r.error(path, "at least one stage needs users > 0")
+    _unique_names(r, stages, path)
     return tuple(stages)
+
+
+def _stage_extras(r: _Reader, s: dict, where: str) -> tuple[str | None, Thresholds | None]:
+    """A stage's optional `name` and `thresholds` (rows stages.<name>.<key>)."""
+    name = r.string(s, "name", where, default=None, max_len=63)
+    if name is not None and not _STAGE_NAME.match(name):
+        r.error(f"{where}.name", f"must be letters, digits, '-' or '_' (it names threshold "
+                                 f"rows like stages.{{name}}.p95Ms), not {name!r}")
+        name = None
+    thresholds = (_thresholds(r, s["thresholds"], f"{where}.thresholds", nested=False)
+                  if "thresholds" in s else None)
+    return name, thresholds
+
+
+def _unique_names(r: _Reader, stages, path: str) -> None:
+    seen: set[str] = set()
+    for i, st in enumerate(stages):
+        if st.name is not None:
+            if st.name in seen:
+                r.error(f"{path}[{i}].name", f"{st.name!r} names two stages; names must be "
+                                             "unique")
+            seen.add(st.name)
+
+
+# --- rate loads (open loop) -------------------------------------------------------------------
+
+_RATE_BREAKPOINT_KEYS = {"startRps", "stepRps", "maxRps"}
+_OPEN_LOOP_KEYS = {"arrival", "maxInFlight"}
+
+
+def _is_rate_breakpoint(value) -> bool:
+    return isinstance(value, dict) and bool(_RATE_BREAKPOINT_KEYS & set(value))
+
+
+def _open_loop_load(r: _Reader, d: dict, mode: str, path: str, stop: float) -> Load:
+    """rate, rateStages or a breakpoint by rate; arrival/maxInFlight wherever they belong."""
+    where = f"{path}.{mode}"
+    rate = rate_stages = rate_breakpoint = None
+    if mode == "rate":
+        settings = r.mapping(d["rate"], where, {"rps", "duration"} | _OPEN_LOOP_KEYS) or {}
+        if settings:
+            rate = Rate(rps=r.number(settings, "rps", where, positive=True, maximum=MAX_RPS),
+                        duration_s=r.duration(settings, "duration", where))
+    elif mode == "rateStages":
+        rate_stages, settings, where = _rate_stages(r, d["rateStages"], where), d, path
+    else:
+        users_keys = {"startUsers", "stepUsers", "maxUsers", "spawnRate"}
+        settings = r.mapping(d["breakpoint"], where, {"startRps", "stepRps", "stepDuration",
+                                                       "maxRps"} | _OPEN_LOOP_KEYS | users_keys)
+        for key in sorted(users_keys & set(settings or {})):
+            r.error(f"{where}.{key}", "a breakpoint steps either users (startUsers, stepUsers, "
+                                      "maxUsers) or rate (startRps, stepRps, maxRps), not both")
+        settings = settings or {}
+        if settings:
+            rate_breakpoint = _rate_breakpoint(r, settings, where)
+    arrival = settings.get("arrival", "constant") if isinstance(settings, dict) else "constant"
+    if arrival not in ARRIVALS:
+        r.error(f"{where}.arrival", f"must be one of {', '.join(ARRIVALS)}, not {arrival!r}")
+    in_flight = r.integer(settings, "maxInFlight", where, minimum=1, maximum=MAX_IN_FLIGHT,
+                          default=DEFAULT_MAX_IN_FLIGHT) if isinstance(settings, dict) else None
+    return Load(rate=rate, rate_stages=rate_stages, rate_breakpoint=rate_breakpoint,
+                arrival=arrival, max_in_flight=in_flight, stop_timeout_s=stop)
+
+
+def _rate_stages(r: _Reader, value, path: str) -> tuple[RateStage, ...] | None:
+    if not isinstance(value, list) or not value:
+        r.error(path, f"must be a non-empty list of {{duration, rps}}, not {value!r}")
+        return None
+    stages = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        s = r.mapping(item, where, {"duration", "rps", "name", "thresholds"})
+        if s is None:
+            continue
+        duration = r.duration(s, "duration", where)
+        rps = r.number(s, "rps", where, minimum=0, maximum=MAX_RPS)
+        name, thresholds = _stage_extras(r, s, where)
+        stages.append(RateStage(duration_s=duration, rps=rps, name=name, thresholds=thresholds))
+    if stages and all(s.rps == 0 for s in stages if s.rps is not None):
+        r.error(path, "at least one stage needs rps > 0")
+    _unique_names(r, stages, path)
+    return tuple(stages)
+
+
+def _rate_breakpoint(r: _Reader, b: dict, path: str) -> RateBreakpoint:
+    start = r.number(b, "startRps", path, positive=True, maximum=MAX_RPS)
+    step = r.number(b, "stepRps", path, positive=True, maximum=MAX_RPS)
+    step_duration = r.duration(b, "stepDuration", path)
+    max_rps = r.number(b, "maxRps", path, positive=True, maximum=MAX_RPS)
+    if start is not None and max_rps is not None and max_rps < start:
+        r.error(f"{path}.maxRps", f"must be >= startRps ({start:g}), not {max_rps:g}")
+    return RateBreakpoint(start_rps=start, step_rps=step, step_duration_s=step_duration,
+                          max_rps=max_rps)
+
+
+def _check_in_flight_share(r: _Reader, spec: dict, load: Load | None, workers) -> None:
+    """Each worker takes a share of maxInFlight: every worker needs at least one."""
+    if load is None or not load.open_loop or load.max_in_flight is None or \
+            not isinstance(workers, int) or load.max_in_flight >= workers:
+        return
+    where = {"rate": "spec.load.rate", "rateBreakpoint": "spec.load.breakpoint"}.get(
+        load.mode, "spec.load")
+    r.error(f"{where}.maxInFlight", f"must be >= workers ({workers}): each worker takes a "
+                                    f"share of it, not {load.max_in_flight}")
 
 
 def _breakpoint(r: _Reader, value, path: str) -> Breakpoint | None:
