@@ -17,7 +17,7 @@ WORKERS ?= 1
 # more `loadgate run` flags for make run, e.g. RUN_ARGS="--run-time 30s --threshold minRps=5"
 RUN_ARGS ?=
 PYTEST_ARGS ?=
-BENCH_SECONDS ?= 30
+BENCH_SECONDS ?= 20
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -37,7 +37,7 @@ test: engine install tools ## Run the whole test suite (lint, unit, real server 
 ##@ Development
 
 .PHONY: install
-install: $(STAMP) ## Create .venv and install loadgate with its test tools (idempotent)
+install: $(STAMP) ## Create .venv, install loadgate with its test tools, export the model to ONNX (idempotent)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,8 @@ $(STAMP): pyproject.toml constraints.txt
 	  pins=""; echo "note: $$($(BIN)/python -V) is not 3.11: installing without constraints.txt"; \
 	fi; \
 	$(BIN)/python -m pip install --quiet $$pins -e '.[dev,onnx]'
+	# the model's ONNX export (fp32 + int8) into the local cache, once: no server start pays for it
+	$(BIN)/loadgate export
 	touch $@
 
 .PHONY: constraints
@@ -88,7 +90,7 @@ clean: ## Remove results/ and caches (keeps .venv)
 bench: bench-server bench-loadgen bench-chat ## All benchmarks
 
 .PHONY: bench-server
-bench-server: install ## Naive (no batching) vs default server under the same Locust traffic; prints the ratio
+bench-server: install ## The server at saturation: naive vs torch vs onnx vs onnx-int8/defaults, texts/s, p95, ceilings
 	$(BIN)/python -m bench.bench_server --seconds $(BENCH_SECONDS)
 
 .PHONY: bench-loadgen

@@ -18,6 +18,7 @@ from loadgate.spec import THRESHOLD_KEYS
 # subcommand -> "module:function"; the function takes the parsed Namespace, returns an exit code
 COMMANDS = {
     "serve": "loadgate.server.cli:main",
+    "export": "loadgate.server.export:main",
     "run": "loadgate.runner.local:main",
     "gate": "loadgate.gate.cli:main",
     "wait": "loadgate_operator.wait:main",
@@ -57,12 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1, like uvicorn; 0.0.0.0 in a "
                         "container)")
     s.add_argument("--port", type=port, default=8000, help="1-65535 (default 8000)")
-    s.add_argument("--backend", choices=["torch", "onnx"], default=None,
-                   help="inference backend (default: settings / LOADGATE_BACKEND, torch)")
+    s.add_argument("--backend", choices=["onnx-int8", "onnx", "torch"], default=None,
+                   help="inference backend (default: settings / LOADGATE_BACKEND, onnx-int8)")
     s.add_argument("--model", default=None, help="model name or local path (LOADGATE_MODEL_NAME)")
     s.add_argument("--max-batch-size", type=int, default=None, help="texts per model call; 1 disables batching")
     s.add_argument("--max-batch-wait-ms", type=float, default=None, help="how long to gather a batch; 0 disables batching")
     s.add_argument("--log-level", default="info")
+
+    e = sub.add_parser("export", help="make the model's ONNX export (fp32 + int8) once, so no "
+                                      "server start pays for it (image build, make install)")
+    e.add_argument("--model", default=None, help="model name or local path (LOADGATE_MODEL_NAME)")
+    e.add_argument("--cache-dir", default=None,
+                   help="where to put it (LOADGATE_ONNX_CACHE_DIR; default ~/.cache/loadgate/onnx)")
 
     r = sub.add_parser("run", help="run a LoadTest file locally: Locust master + workers, analysis, gate")
     r.usage_exit_code = EXIT_CODES["Invalid"]

@@ -6,6 +6,7 @@ load generator).
 `loadgate serve`, `loadgate operator`: 2 when they cannot start (settings, port, kubeconfig).
 `loadgate gate`: the same (bad input is 2: the results cannot be judged).
 `loadgate wait`: 0 Pass, 1 Fail, 2 anything else (Error, Invalid, Failed phase, timeout).
+`loadgate export`: 2 when the export cannot be made (settings, model, cache directory).
 """
 
 from __future__ import annotations

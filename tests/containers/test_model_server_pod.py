@@ -54,6 +54,14 @@ def test_embed_answers_real_embeddings(model_server):
     assert max(abs(a - b) for a, b in zip(again["embeddings"][0], vecs[0], strict=True)) < 1e-4
 
 
+def test_the_image_serves_its_baked_int8_export(model_server):
+    """The chart's default backend (onnx-int8) runs the export made at image build
+    (LOADGATE_ONNX_CACHE_DIR, read-only at run time): the start exports nothing."""
+    logs = model_server.pod.logs("server")
+    assert "(onnx-int8, " in logs and "/opt/loadgate/onnx/" in logs, logs
+    assert "no ONNX export" not in logs and "exporting" not in logs, logs
+
+
 def test_bad_input_is_a_4xx_in_the_container_too(model_server):
     model_server.pod  # noqa: B018
     req = urllib.request.Request(f"{model_server.url}/embed", data=b'{"texts": []}',

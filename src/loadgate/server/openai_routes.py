@@ -77,14 +77,9 @@ def _options(doc: dict, dim: int) -> str:
 
 
 def _count_tokens(embedder, texts: list[str]) -> int:
-    """Tokens the model reads for these texts (words, if the backend has no tokenizer)."""
-    model = getattr(embedder, "model", None)
-    tokenizer = getattr(embedder, "tokenizer", None) or getattr(model, "tokenizer", None)
-    if tokenizer is None:
-        return sum(len(t.split()) for t in texts)
-    limit = getattr(model, "max_seq_length", None)
-    ids = tokenizer(texts, truncation=limit is not None, max_length=limit)["input_ids"]
-    return sum(len(x) for x in ids)
+    """Tokens the model reads for these texts: its own tokenization (`Embedder.prepare`,
+    truncated to its maximum sequence length), whatever the backend."""
+    return sum(len(t) for t in embedder.prepare(texts))
 
 
 def _data(vectors: np.ndarray, encoding: str) -> list[dict]:

@@ -32,17 +32,22 @@ class ServerSettings(BaseSettings):
                             description="local path or hub id (hub ids must already be cached)")
     model_label: str | None = Field(None, description='"model" in responses; default derived')
     device: str = "cpu"
-    backend: Literal["torch", "onnx"] = "torch"
+    # onnx-int8: per-token int8 (quantize.py), within the quality guard of tests/server; onnx:
+    # fp32 ONNX Runtime; torch: sentence-transformers on torch
+    backend: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
     onnx_cache_dir: Path = Field(default_factory=default_onnx_cache_dir,
-                                 description="where the ONNX export is cached; must be writable")
-    torch_threads: int = Field(0, ge=0, description="intra-op threads; 0 = library default")
+                                 description="where `loadgate export` puts (and the server looks "
+                                             "for) the ONNX export")
+    threads: int = Field(0, ge=0, description="intra-op threads; 0 = the CPUs this process may "
+                                              "use (cgroup CPU limit, affinity)")
     warmup: bool = True
 
     # batching: max_batch_size 1 or max_batch_wait_ms 0 = one request per forward (naive)
     max_batch_size: int = Field(64, ge=1, description="texts per model call")
     max_batch_wait_ms: float = Field(5.0, ge=0, description="longest a request waits for company")
-    # a model call runs its texts sorted by length in forwards of this many (less padding)
-    forward_batch_size: int = Field(16, ge=1)
+    # a model call runs its texts sorted by length, packed into forwards of similar length
+    # with at most this many padded tokens each (tokenization.plan_forwards)
+    max_forward_tokens: int = Field(2048, ge=1)
 
     # request limits
     max_texts_per_request: int = Field(64, ge=1)
@@ -62,6 +67,12 @@ class ServerSettings(BaseSettings):
     @property
     def batching(self) -> bool:
         return self.max_batch_size > 1 and self.max_batch_wait_ms > 0
+
+    @property
+    def resolved_threads(self) -> int:
+        from .cpu import cpu_limit
+
+        return self.threads or cpu_limit()
 
     @property
     def label(self) -> str:
