@@ -32,7 +32,10 @@ run: install ## Start the local model server, run PROFILE against it, print the 
 .PHONY: test
 test: engine install tools ## Run the whole test suite (lint, unit, real server and Locust runs, charts, operator, containers)
 	$(BIN)/ruff check src operator tests bench
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@# the container tests' images build in the background meanwhile (they run last)
+	$(BIN)/python tests/support/prebuild.py & build=$$!; \
+	  trap 'kill $$build 2>/dev/null' EXIT; \
+	  $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ##@ Development
 

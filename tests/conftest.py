@@ -10,6 +10,13 @@ from support.locust_runs import make_real_results
 from support.servers import run_model_server
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """The container tests last: `make test` builds their images in the background meanwhile
+    (tests/support/prebuild.py)."""
+    containers = Path(__file__).resolve().parent / "containers"
+    items.sort(key=lambda item: containers in Path(str(item.path)).parents)
+
+
 @pytest.fixture(scope="session")
 def model_server() -> Iterator[str]:
     """One real model server (default settings) shared by the whole session; yields its base URL."""

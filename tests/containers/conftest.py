@@ -12,14 +12,15 @@ from __future__ import annotations
 import time
 
 import pytest
-from support import base_image, docker_engine, images, podrunner, torch_index
+from support import base_image, docker_engine, images, podrunner, prebuild
 from support.cluster_path import REPORT, ModelServer, report
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if REPORT:
+    lines = prebuild.logged() + REPORT
+    if lines:
         terminalreporter.section("container tests")
-        for line in REPORT:
+        for line in lines:
             terminalreporter.write_line(line)
 
 
@@ -44,15 +45,12 @@ def base(engine) -> str:
 
 @pytest.fixture(scope="session")
 def loadgate_image(base) -> str:
-    return images.ensure("loadgate", base=base, log=report)
+    return images.loadgate_image(base, log=report)
 
 
 @pytest.fixture(scope="session")
 def model_server_image(base) -> str:
-    index = torch_index.ensure(log=report)
-    return images.ensure("model-server", base=base, key_args={"torch-index": index.name},
-                         build_args={"TORCH_INDEX_URL": lambda: torch_index.serve(index)},
-                         log=report)
+    return images.model_server_image(base, log=report)
 
 
 @pytest.fixture(scope="session")

@@ -107,3 +107,17 @@ def _prune_older(name: str, keep: str, *, newest: int = 3, min_age_s: float = 36
     old = [r for r in by_age[newest:] if r != keep and time.time() - created[r] > min_age_s]
     if old:
         docker("image", "rm", *old, check=False)
+
+
+def loadgate_image(base: str, log=print) -> str:
+    """The loadgate image (operator, Locust, gate) on `base`."""
+    return ensure("loadgate", base=base, log=log)
+
+
+def model_server_image(base: str, log=print) -> str:
+    """The model-server image on `base`; its torch comes from the local index."""
+    from support import torch_index
+
+    index = torch_index.ensure(log=log)
+    return ensure("model-server", base=base, key_args={"torch-index": index.name},
+                  build_args={"TORCH_INDEX_URL": lambda: torch_index.serve(index)}, log=log)
