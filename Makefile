@@ -97,7 +97,7 @@ bench-server: install ## The server at saturation: naive vs torch vs onnx vs onn
 	$(BIN)/python -m bench.bench_server --seconds $(BENCH_SECONDS)
 
 .PHONY: bench-loadgen
-bench-loadgen: install ## Requests/s and CPU per request of one Locust worker against a trivial endpoint
+bench-loadgen: install ## One Locust worker, bare unchecked locustfile vs the built-in one (same mix), closed and open loop: req/s, CPU ms/request
 	$(BIN)/python -m bench.bench_loadgen --seconds $(BENCH_SECONDS)
 
 .PHONY: bench-chat

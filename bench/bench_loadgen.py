@@ -1,23 +1,29 @@
 """How much load one Locust worker process generates with loadgate's locustfile, and its cost.
 
-    python -m bench.bench_loadgen --seconds 20 [--users 20]
+    python -m bench.bench_loadgen --seconds 20 [--rounds 3] [--users 20]
 
 A tiny fast server (a separate process, raw asyncio, precomputed bodies) answers valid
 /embed and /health responses, so the worker, not the target, is the limit. A headless master
 and ONE worker process (the topology of `loadgate run` and the Kubernetes Jobs) run closed-loop
 users (no think time) for --seconds, once with each locustfile, side by side:
 
-  a  bare:      FastHttpUser posting one fixed text, no response checks (Locust's floor)
-  b  loadgate:  the built-in locustfile (corpus texts, 8/2/1 mix, every response validated)
+  a  bare:      what a user writes by hand: a FastHttpUser sending the same 8/2/1 mix of
+                corpus texts (1-2 texts, 8-16 texts, health), no response checks, plain Locust
+                (no loadgate listeners): the floor of Locust's own cost
+  b  loadgate:  the built-in locustfile with loadgate's listeners, as `loadgate run` starts it
+                (every answer checked: status, count, the size of every vector)
 
 Prints requests/s, the worker's CPU (psutil: busy % of one core, and CPU ms per request), the
-server's CPU (if near 100 % the figure is the server's, not the worker's), and the ratio b/a.
+server's CPU (if near 100 % the figure is the server's, not the worker's), and the ratio b/a of
+the medians over --rounds alternating a, b passes (a shared machine's noise moves one pass by
+±30 %).
 
 Then the open-loop mode (skip with --no-open-loop): the same topology runs the built-in
-locustfile as a rate load stepping the offered rate (--rate-start, --rate-step every
---rate-step-s seconds) until a step drops a request; per step it prints offered, achieved,
-dropped, the generator's lateness (p99) and the worker's CPU, and the highest rate one worker
-process keeps on schedule: achieved/offered >= 0.99 and nothing dropped.
+locustfile as a rate load stepping the offered rate (default: from half of b's rate in steps
+of a tenth of it, every --rate-step-s seconds) until a step drops a request; per step it prints
+offered, achieved, dropped, the generator's lateness (p99) and the worker's CPU, and the
+highest rate one worker process keeps on schedule (achieved/offered >= 0.99, nothing dropped)
+as a ratio to a's closed-loop rate.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,14 +92,29 @@ asyncio.run(main(int(sys.argv[1])))
 '''
 
 BARE = r'''
+import random
+
 from locust import FastHttpUser, constant, task
+
+from loadgate.loadgen.protocols.common import CORPUS   # the same texts, nothing else
+
 
 class BareUser(FastHttpUser):
     wait_time = constant(0)
 
-    @task
-    def embed(self):
-        self.client.post("/embed", json={"texts": ["The quick brown fox."]}, name="/embed")
+    @task(8)
+    def single(self):
+        self.client.post("/embed", json={"texts": random.choices(CORPUS, k=random.randint(1, 2))},
+                         name="/embed [single]")
+
+    @task(2)
+    def batch(self):
+        self.client.post("/embed", json={"texts": random.choices(CORPUS, k=random.randint(8, 16))},
+                         name="/embed [batch]")
+
+    @task(1)
+    def health(self):
+        self.client.get("/health")
 '''
 
 
@@ -109,25 +131,26 @@ def wait_ok(url: str, timeout: float = 20) -> None:
 
 
 def run_one(label: str, locustfile: Path, base: str, seconds: int, users: int, work: Path,
-            server: psutil.Process, scenario: dict | None = None) -> dict:
+            server: psutil.Process, *, bare: bool = False) -> dict:
     lt = spec.parse(spec.document(f"bench-{label}", {
         "target": {"url": base},
         "load": {"users": users, "spawnRate": users, "runTime": f"{seconds}s",
-                 "stopTimeout": "2s"}, **({"scenario": scenario} if scenario else {})}))
+                 "stopTimeout": "2s"}}))
     cfg = work / f"{label}.loadtest.json"
     cfg.write_text(spec.runtime_json(lt))
     env = {**os.environ, spec.CONFIG_ENV: str(cfg), WAIT_TIME_ENV: "0,0"}  # closed loop
     port = free_port()
     prefix = work / label
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "locust", *worker_args(lt, locustfile=locustfile,
-                                                      master_host="127.0.0.1", master_port=port)],
-        env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    master = subprocess.Popen(
-        [sys.executable, "-m", "locust", *master_args(
-            lt, locustfile=locustfile, csv_prefix=prefix, html=work / f"{label}.html",
-            expect_workers=1, bind_port=port), "--loglevel", "WARNING"],
-        env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wargs = worker_args(lt, locustfile=locustfile, master_host="127.0.0.1", master_port=port)
+    margs = master_args(lt, locustfile=locustfile, csv_prefix=prefix,
+                        html=work / f"{label}.html", expect_workers=1, bind_port=port)
+    if bare:   # plain Locust: the locustfile alone, without loadgate's listeners
+        wargs[wargs.index("-f") + 1] = margs[margs.index("-f") + 1] = str(locustfile)
+    worker = subprocess.Popen([sys.executable, "-m", "locust", *wargs], env=env, cwd=work,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    master = subprocess.Popen([sys.executable, "-m", "locust", *margs, "--loglevel", "WARNING"],
+                              env=env, cwd=work, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     wproc = psutil.Process(worker.pid)
     # measure the steady middle: skip spawning, stop before the end
     time.sleep(min(3.0, seconds / 4))
@@ -148,6 +171,16 @@ def run_one(label: str, locustfile: Path, base: str, seconds: int, users: int, w
             "failures": int(agg["Failure Count"]), "worker_cpu_pct": 100 * busy,
             "cpu_ms_per_request": 1000 * busy / rps if rps else float("nan"),
             "server_cpu_pct": 100 * server_busy}
+
+
+def median_of(runs: list[dict]) -> dict:
+    """One row of the median of each figure over the runs of one locustfile."""
+    out = {"label": f"{runs[0]['label'].split('-', 1)[1]} median", "prefix": None}
+    for key in ("rps", "requests", "failures", "worker_cpu_pct", "cpu_ms_per_request",
+                "server_cpu_pct"):
+        value = statistics.median(r[key] for r in runs)
+        out[key] = int(value) if key in ("requests", "failures") else value
+    return out
 
 
 ON_SCHEDULE = 0.99  # achieved / offered, with nothing dropped
@@ -207,7 +240,7 @@ def run_open_loop(base: str, work: Path, server: psutil.Process, *, start: int, 
     return out
 
 
-def print_open_loop(steps: list[dict]) -> None:
+def print_open_loop(steps: list[dict], bare_rps: float) -> None:
     print()
     print("open loop: one Locust worker process, built-in locustfile, rate steps until a drop")
     print(f"{'rate':>6} {'offered':>8} {'achieved':>9} {'dropped':>8} {'late p99':>9} "
@@ -220,7 +253,8 @@ def print_open_loop(steps: list[dict]) -> None:
             r["achieved"] / r["offered"] >= ON_SCHEDULE]
     best = max((r["rps"] for r in kept), default=None)
     print(f"highest rate kept on schedule (achieved/offered >= {ON_SCHEDULE}, no drops): "
-          f"{best:.0f} req/s" if best is not None else "no step kept its schedule")
+          f"{best:.0f} req/s, {best / bare_rps:.2f}x the bare closed-loop rate"
+          if best is not None else "no step kept its schedule")
     if any(r["server_cpu_pct"] > 90 for r in steps):
         print("note: the server was near a full core in some steps; the limit may be its")
 
@@ -229,14 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating a, b passes")
     ap.add_argument("--no-open-loop", action="store_true", help="skip the open-loop mode")
-    ap.add_argument("--rate-start", type=int, default=100)
-    ap.add_argument("--rate-step", type=int, default=100)
+    ap.add_argument("--rate-start", type=int, default=0,
+                    help="first offered rate (default: half of the built-in closed-loop rate)")
+    ap.add_argument("--rate-step", type=int, default=0,
+                    help="rate step (default: a tenth of the built-in closed-loop rate)")
     ap.add_argument("--rate-step-s", type=int, default=5)
-    ap.add_argument("--rate-max", type=int, default=3000)
+    ap.add_argument("--rate-max", type=int, default=20000)
     args = ap.parse_args(argv)
-    if args.seconds < 6:
-        ap.error("--seconds must be at least 6")
+    if args.seconds < 6 or args.rounds < 1:
+        ap.error("--seconds must be at least 6, --rounds at least 1")
     with tempfile.TemporaryDirectory(prefix="bench-loadgen-") as tmp:
         work = Path(tmp)
         (work / "bare.py").write_text(BARE)
@@ -247,31 +284,36 @@ def main(argv: list[str] | None = None) -> int:
         try:
             wait_ok(base + "/health")
             server = psutil.Process(srv.pid)
-            results = [run_one("a-bare", work / "bare.py", base, args.seconds, args.users, work,
-                               server),
-                       run_one("b-loadgate", LOCUSTFILE, base, args.seconds, args.users, work,
-                               server)]
+            results = []
+            for _ in range(args.rounds):
+                results += [run_one("a-bare", work / "bare.py", base, args.seconds, args.users,
+                                    work, server, bare=True),
+                            run_one("b-loadgate", LOCUSTFILE, base, args.seconds, args.users,
+                                    work, server)]
+            a, b = (median_of([r for r in results if r["label"] == label])
+                    for label in ("a-bare", "b-loadgate"))
+            tenth = max(10, round(b["rps"] / 10, -1))
             steps = None if args.no_open_loop else run_open_loop(
-                base, work, server, start=args.rate_start, step=args.rate_step,
-                step_s=args.rate_step_s, max_rps=args.rate_max)
+                base, work, server, start=args.rate_start or int(5 * tenth),
+                step=args.rate_step or int(tenth), step_s=args.rate_step_s,
+                max_rps=args.rate_max)
         finally:
             srv.terminate()
             srv.wait(timeout=10)
     print(f"one Locust worker process, {args.users} closed-loop users, {args.seconds}s each, "
-          f"{psutil.cpu_count()} CPUs (shared: noisy)")
-    print(f"{'locustfile':<12} {'req/s':>8} {'requests':>9} {'fails':>6} {'worker CPU':>11} "
+          f"{args.rounds} round(s), {psutil.cpu_count()} CPUs (shared: noisy)")
+    print(f"{'locustfile':<16} {'req/s':>8} {'requests':>9} {'fails':>6} {'worker CPU':>11} "
           f"{'CPU ms/req':>11} {'server CPU':>11}")
-    for r in results:
-        print(f"{r['label']:<12} {r['rps']:>8.0f} {r['requests']:>9} {r['failures']:>6} "
+    for r in sorted(results, key=lambda r: r["label"]) + [a, b]:
+        print(f"{r['label']:<16} {r['rps']:>8.0f} {r['requests']:>9} {r['failures']:>6} "
               f"{r['worker_cpu_pct']:>10.0f}% {r['cpu_ms_per_request']:>11.3f} "
               f"{r['server_cpu_pct']:>10.0f}%")
-    a, b = results
-    print(f"ratio b/a: req/s {b['rps'] / a['rps']:.2f}, "
+    print(f"ratio b/a of the medians: req/s {b['rps'] / a['rps']:.2f}, "
           f"CPU per request {b['cpu_ms_per_request'] / a['cpu_ms_per_request']:.2f}")
     if any(r["server_cpu_pct"] > 90 for r in results):
         print("note: the server was near a full core; req/s may be the server's limit")
     if steps is not None:
-        print_open_loop(steps)
+        print_open_loop(steps, a["rps"])
     return 0
 
 

@@ -3,6 +3,12 @@ their own failure kind, Retry-After), the embedding checks and the health reques
 
 Failure messages are fixed sentences (no request-specific numbers) where they name a kind, so
 Locust groups them into one row each of locust_failures.csv.
+
+Cheap per request, because a worker's CPU is what a run pays for (`make bench-loadgen`):
+request bodies are drawn from pools encoded once (`RequestPool`), answers are decoded with
+orjson from the raw bytes (Locust's `resp.json()` decodes text, then parses with the stdlib),
+and every embedding's size is counted without building its floats where the answer is compact
+(vectors.py).
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ import email.utils
 import random
 import re
 import time
+from functools import lru_cache
+
+import orjson
 
 from loadgate.loadgen import CORPUS_FILE
 from loadgate.loadgen.protocols import RATE_LIMITED_PREFIX
@@ -91,7 +100,7 @@ def _error_code(resp) -> str | None:
     """A short error code from the body (loadgate's "overloaded", "not_ready"; OpenAI's
     error.code or error.type), so different causes keep different rows; None otherwise."""
     try:
-        err = resp.json().get("error")
+        err = orjson.loads(resp.content).get("error")
     except Exception:  # noqa: BLE001 - no JSON body: the status alone is the kind
         return None
     if isinstance(err, dict):
@@ -105,8 +114,8 @@ NOT_JSON = object()
 def json_body(resp):
     """The decoded JSON answer, or NOT_JSON after marking the response failed."""
     try:
-        return resp.json()
-    except Exception:  # noqa: BLE001 - any undecodable body is a wrong answer
+        return orjson.loads(resp.content)
+    except Exception:  # noqa: BLE001 - any undecodable (or absent) body is a wrong answer
         resp.failure("response is not JSON")
         return NOT_JSON
 
@@ -116,6 +125,25 @@ def answer(resp, user, scenario):
     return json_body(resp) if status_ok(resp, user, scenario) else NOT_JSON
 
 
+def counted(resp, user, scenario, cut, marker: bytes, placed) -> tuple[object, list | None]:
+    """The JSON body of a 200 answer with its vectors counted, not decoded: (body, sizes),
+    where `cut(content, marker)` (vectors.py) took the vectors out and `placed(body, sizes)`
+    confirms they came from where the protocol puts them. When the answer is not that simple: (the whole
+    decoded body, None). (NOT_JSON, None) once the response is marked failed."""
+    if not status_ok(resp, user, scenario):
+        return NOT_JSON, None
+    content = resp.content
+    fast = cut(content, marker) if isinstance(content, bytes) else None
+    if fast is not None:
+        try:
+            body = orjson.loads(fast[0])
+        except orjson.JSONDecodeError:
+            body = NOT_JSON     # the full decode below words the failure
+        if body is not NOT_JSON and placed(body, fast[1]):
+            return body, fast[1]
+    return json_body(resp), None
+
+
 class Dimension:
     """The size every embedding must have: given (scenario.dimension), else learned from the
     first answer whose embeddings all agree; a later answer of another size is a failure."""
@@ -123,11 +151,13 @@ class Dimension:
     def __init__(self, expected: int | None = None):
         self.expected = expected
 
-    def problem(self, vectors: list) -> str | None:
-        sizes = [len(v) if isinstance(v, list) else None for v in vectors]
+    def problem(self, sizes: list[int | None]) -> str | None:
+        """Why embeddings of these sizes (None: not a list) are wrong, or None."""
         if None in sizes or 0 in sizes:
             return "an embedding is not a non-empty list of numbers"
-        if self.expected is None and len(set(sizes)) == 1:
+        if self.expected is None and sizes:
+            if len(set(sizes)) > 1:
+                return "embeddings of different dimensions in one answer"
             self.expected = sizes[0]
         bad = next((s for s in sizes if s != self.expected), None)
         return None if bad is None else f"embedding of dimension {bad}, expected {self.expected}"
@@ -142,25 +172,58 @@ def dimension(scenario, default: int | None = None) -> Dimension:
     return _DIMENSIONS.setdefault(key, Dimension(scenario.dimension or default))
 
 
-def check_vectors(resp, vectors, sent: list[str], dim: Dimension) -> None:
-    """Mark the response failed unless it holds one embedding of the right size per text."""
-    if not isinstance(vectors, list) or len(vectors) != len(sent):
-        got = len(vectors) if isinstance(vectors, list) else type(vectors).__name__
-        resp.failure(f"{got} embeddings for {len(sent)} texts")
-    elif problem := dim.problem(vectors):
+def _numbers(vector: list) -> bool:
+    """Only numbers (a NaN arrives as null): the counted path (vectors.py) refuses the rest."""
+    return all(type(x) is float or type(x) is int for x in vector)
+
+
+def check_vectors(resp, vectors, sent: int, dim: Dimension, sizes: list | None = None) -> None:
+    """Mark the response failed unless it holds one embedding of the right size per text sent.
+    `sizes`: the embeddings' sizes when they were counted (`counted`), not decoded."""
+    if sizes is None:
+        if not isinstance(vectors, list) or len(vectors) != sent:
+            got = len(vectors) if isinstance(vectors, list) else type(vectors).__name__
+            resp.failure(f"{got} embeddings for {sent} texts")
+            return
+        sizes = [len(v) if isinstance(v, list) and _numbers(v) else None for v in vectors]
+    elif len(sizes) != sent:
+        resp.failure(f"{len(sizes)} embeddings for {sent} texts")
+        return
+    if problem := dim.problem(sizes):
         resp.failure(problem)
     else:
         resp.success()
 
 
+POOL_SIZE = 1024   # request bodies per kind: varied enough, and encoded once, not per request
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+url = lru_cache(maxsize=256)(join)   # the same few (host, path) pairs on every request
+
+
+def request_pool(payload, scenario, bounds) -> list[tuple[int, bytes]]:
+    """POOL_SIZE (texts sent, JSON body) pairs, each with texts(bounds) as payload() puts them."""
+    pool = []
+    for _ in range(POOL_SIZE):
+        sent = texts(bounds)
+        pool.append((len(sent), orjson.dumps(payload(sent, scenario))))
+    return pool
+
+
 def embedding_tasks(payload, check) -> dict:
     """TASKS of an embeddings protocol: `single` and `batch` POST scenario.path with
-    payload(texts, scenario), named "<path> [single]" / "<path> [batch]", each answer checked by
-    check(resp, user, scenario, texts); and `health`."""
+    payload(texts, scenario) (a body drawn from a request_pool), named "<path> [single]" /
+    "<path> [batch]", each answer checked by check(resp, user, scenario, texts sent); and
+    `health`."""
+    pools: dict[tuple, list[tuple[int, bytes]]] = {}
+
     def embed(user, scenario, bounds, kind: str) -> None:
-        sent = texts(bounds)
+        key = (kind, tuple(bounds), scenario.model)
+        pool = pools.get(key)
+        if pool is None:
+            pool = pools[key] = request_pool(payload, scenario, bounds)
+        sent, body = random.choice(pool)
         path = scenario.request_path
-        with user.client.post(join(user.host, path), json=payload(sent, scenario),
+        with user.client.post(url(user.host, path), data=body, headers=JSON_HEADERS,
                               name=f"{path} [{kind}]", catch_response=True) as resp:
             check(resp, user, scenario, sent)
 
@@ -176,6 +239,6 @@ def embedding_tasks(payload, check) -> dict:
 def health(user, scenario) -> None:
     """GET the target's healthPath: any 200 is healthy (vLLM and TEI answer an empty body)."""
     path = getattr(user, "health_path", "/health")
-    with user.client.get(join(user.host, path), name=path, catch_response=True) as resp:
+    with user.client.get(url(user.host, path), name=path, catch_response=True) as resp:
         if status_ok(resp, user, scenario):
             resp.success()

@@ -6,38 +6,46 @@
 
 Texts are drawn from a corpus of realistic sentences of mixed length. Every answer is checked
 (status 200, `count` and the number of embeddings == texts sent, each embedding 384 floats, or
-scenario.dimension): a wrong answer is a failure, never a success. 429/503 are failures of
-their own kind (common.status_ok).
+scenario.dimension; the floats counted, not decoded: vectors.py): a wrong answer is a failure,
+never a success. 429/503 are failures of their own kind (common.status_ok).
 """
 
 from __future__ import annotations
 
-from loadgate.loadgen.protocols import common
-from loadgate.urls import join
+import orjson
+
+from loadgate.loadgen.protocols import common, vectors
 
 EMBEDDING_DIM = 384  # all-MiniLM-L6-v2, the server's default model
 HEALTH_PATH = "/health"   # loadgate's own; joined to the target URL like every request path
 
 
-def check_embed(resp, user, scenario, sent: list[str]) -> None:
+EMBEDDINGS = b'"embeddings":'
+
+
+def _placed(body, sizes) -> bool:
+    return isinstance(body, dict) and body.get("embeddings") == []
+
+
+def check_embed(resp, user, scenario, sent: int) -> None:
     """Mark the response failed unless it holds one embedding of the right size per text."""
-    body = common.answer(resp, user, scenario)
+    body, sizes = common.counted(resp, user, scenario, vectors.cut_array, EMBEDDINGS, _placed)
     if body is common.NOT_JSON:
         return
     if not isinstance(body, dict):
         resp.failure("response is not a JSON object")
-    elif body.get("count") != len(sent):
-        resp.failure(f"count {body.get('count')!r} != {len(sent)} texts sent")
+    elif body.get("count") != sent:
+        resp.failure(f"count {body.get('count')!r} != {sent} texts sent")
     else:
         common.check_vectors(resp, body.get("embeddings"), sent,
-                             common.dimension(scenario, EMBEDDING_DIM))
+                             common.dimension(scenario, EMBEDDING_DIM), sizes)
 
 
 def check_health(resp, user, scenario) -> None:
     if not common.status_ok(resp, user, scenario):
         return
     try:
-        status = resp.json().get("status")
+        status = orjson.loads(resp.content).get("status")
     except Exception:  # noqa: BLE001
         status = None
     if status != "ok":
@@ -47,7 +55,7 @@ def check_health(resp, user, scenario) -> None:
 
 
 def health(user, scenario) -> None:
-    with user.client.get(join(user.host, HEALTH_PATH), name=HEALTH_PATH,
+    with user.client.get(common.url(user.host, HEALTH_PATH), name=HEALTH_PATH,
                          catch_response=True) as resp:
         check_health(resp, user, scenario)
 

@@ -8,12 +8,15 @@
 `model` is scenario.model (not sent when unset). Checks: status 200 (429/503 their own kind),
 `data` holds one `embedding` per text (ordered by `index` when the server gives one), all of
 one dimension (scenario.dimension, else the first good answer's), and `usage.prompt_tokens`
-a count when `usage` is there.
+a count when `usage` is there. The floats are counted, not decoded (vectors.py): each item's
+`embedding` is then its size.
 """
 
 from __future__ import annotations
 
-from loadgate.loadgen.protocols import common
+from loadgate.loadgen.protocols import common, vectors
+
+EMBEDDING = b'"embedding":['
 
 
 def vectors_of(data: list):
@@ -27,8 +30,19 @@ def vectors_of(data: list):
     return [d.get("embedding") for d in data]
 
 
-def check(resp, user, scenario, sent: list[str]) -> None:
-    body = common.answer(resp, user, scenario)
+def _placed(body, sizes: list[int]) -> bool:
+    """Every counted vector was an item's `embedding` (then replaced by its size)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list) or len(data) != len(sizes) or \
+            not all(isinstance(d, dict) and d.get("embedding") == [] for d in data):
+        return False
+    for d, size in zip(data, sizes, strict=True):
+        d["embedding"] = size
+    return True
+
+
+def check(resp, user, scenario, sent: int) -> None:
+    body, sizes = common.counted(resp, user, scenario, vectors.cut_each, EMBEDDING, _placed)
     if body is common.NOT_JSON:
         return
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
@@ -40,11 +54,12 @@ def check(resp, user, scenario, sent: list[str]) -> None:
                                   and usage["prompt_tokens"] >= 0):
         resp.failure("usage.prompt_tokens is not a count")
         return
-    vectors = vectors_of(body["data"])
-    if isinstance(vectors, str):
-        resp.failure(vectors)
+    vecs = vectors_of(body["data"])   # with sizes: each item's size, in input order
+    if isinstance(vecs, str):
+        resp.failure(vecs)
         return
-    common.check_vectors(resp, vectors, sent, common.dimension(scenario))
+    common.check_vectors(resp, vecs, sent, common.dimension(scenario),
+                         None if sizes is None else vecs)
 
 
 def payload(sent: list[str], scenario) -> dict:
