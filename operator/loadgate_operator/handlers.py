@@ -299,6 +299,8 @@ async def _follow_run(body, patch, memo: kopf.Memo, logger) -> None:
             waits = await _create_all(later, body, logger)
         except ChildRejected as e:
             _fail_now(patch, st, "ChildRejected", str(e), body)
+            await asyncio.to_thread(_finish_jobs, lt, body["metadata"]["uid"], logger,
+                                    stop=True)
             return
         if waits:  # an earlier run's Job of that name is still being deleted: next tick
             logger.info("waiting to create a Job: %s", waits[0])
@@ -308,18 +310,39 @@ async def _follow_run(body, patch, memo: kopf.Memo, logger) -> None:
         kopf.event(body, type=etype, reason=reason, message=msg)
     if step.phase in status.TERMINAL:
         memo.runs.pop(body["metadata"]["uid"], None)
-        await asyncio.to_thread(_expire_jobs, lt, body["metadata"]["uid"], logger)
+        await asyncio.to_thread(_finish_jobs, lt, body["metadata"]["uid"], logger,
+                                stop=step.phase == status.FAILED)
 
 
-def _expire_jobs(lt, uid: str, logger) -> None:
-    """The run has its verdict: now its Jobs may go ttlSecondsAfterFinished after they finish.
-    (Set at creation, a short TTL could delete a Job before its outcome was read.)"""
+def _still_running(job: dict) -> bool:
+    """No Complete/Failed condition yet (a Job with a failed pod may still run the others)."""
+    return not any(c.get("status") == "True" and c.get("type") in TERMINAL_JOB_CONDITIONS
+                   for c in (job.get("status") or {}).get("conditions") or [])
+
+
+TERMINAL_JOB_CONDITIONS = ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget")
+
+
+def _finish_jobs(lt, uid: str, logger, *, stop: bool) -> None:
+    """The run has its verdict. Its Jobs may now go ttlSecondsAfterFinished after they finish
+    (set at creation, a short TTL could delete a Job before its outcome was read). With `stop`
+    (the run Failed), a Job still running is suspended: the Job controller then deletes its
+    pods, so a failed run (deadline, a pod that cannot start, a rejected child) stops sending
+    load at once instead of at the Job's activeDeadlineSeconds. (A Succeeded run's Jobs are
+    done or finishing: the master completed and the collector answered.)"""
     ttl = lt.ttl_seconds_after_finished
     for job_name in (names.master(lt.name), names.workers(lt.name), names.collector(lt.name)):
         try:
             job = ownership.ours_or_none(kube.get("batch/v1", "Job", lt.namespace, job_name), uid)
-            if job is not None and job["spec"].get("ttlSecondsAfterFinished") != ttl:
-                kube.patch("batch/v1", "Job", lt.namespace, job_name,
-                           {"spec": {"ttlSecondsAfterFinished": ttl}})
+            if job is None:
+                continue
+            change = {}
+            if job["spec"].get("ttlSecondsAfterFinished") != ttl:
+                change["ttlSecondsAfterFinished"] = ttl
+            if stop and _still_running(job) and not job["spec"].get("suspend"):
+                change["suspend"] = True
+                logger.info("suspending Job %s: the run has its verdict", job_name)
+            if change:
+                kube.patch("batch/v1", "Job", lt.namespace, job_name, {"spec": change})
         except Exception as e:  # best effort: the verdict stands; the Job stays until pruned
-            logger.warning("could not set ttlSecondsAfterFinished on Job %s: %s", job_name, e)
+            logger.warning("could not finish Job %s: %s", job_name, e)

@@ -22,6 +22,7 @@ from support.kube_controllers import (
     fail_job_by_policy,
     job_pod,
     running,
+    suspend_reaction,
     ttl_sweep,
     waiting,
 )
@@ -194,6 +195,9 @@ def test_pass_run_end_to_end(cluster, collector_messages):
         {e["reason"] for e in events_for("smoke")}, 20, "phase and verdict Events")
     assert "VerdictPass" in reasons
     assert loadgate_wait(cluster, "smoke", "10s").returncode == 0
+    # a Succeeded run's Jobs are done or finishing: none is suspended
+    assert not any(kube.get("batch/v1", "Job", NS, fn("smoke"))["spec"].get("suspend")
+                   for fn in (names.master, names.workers, names.collector))
     lt_writes = {w for w in cluster.emulator.status_writes if w[0] == "loadtests"}
     assert lt_writes == {("loadtests", "status")}  # only ever via the status subresource
 
@@ -389,6 +393,38 @@ def test_stuck_run_hits_deadline(cluster):
                "the VerdictError Event")
     proc = loadgate_wait(cluster, "stuck", "5s")
     assert proc.returncode == 2
+
+
+def test_a_failed_run_stops_sending_load(cluster):
+    """Past its deadline while the master and 2 workers run: the run is Failed and both Jobs
+    are suspended, so the Job controller deletes their pods now, not at activeDeadlineSeconds
+    (minutes of load against a target the run already gave up on)."""
+    create_lt(loadtest("runaway"))
+    wait_phase("runaway", "WaitingForTarget")
+    target_ready("runaway")
+    wait_phase("runaway", "Running")
+    workers_ready("runaway")
+    for _ in range(2):
+        make_pod("runaway", "workers", {"phase": "Running", "containerStatuses": [
+            running("worker")]})
+    master_job = kube.get("batch/v1", "Job", NS, names.master("runaway"))
+    assert not master_job["spec"].get("suspend")
+    run_pods = {"labelSelector": "loadgate.dev/loadtest=runaway"}
+    assert len(kube.request("GET", kube.collection("v1", "Pod", NS), query=run_pods)["items"]) == 3
+    kube.patch(*LT, NS, "runaway", {"status": {"startTime": status_time(-600)}},
+               subresource="status")
+    st = wait_phase("runaway", "Failed", timeout=40)
+    assert st["reason"].startswith("the run did not finish within its deadline")
+    jobs = [names.master("runaway"), names.workers("runaway")]
+    wait_until(lambda: all(kube.get("batch/v1", "Job", NS, j)["spec"].get("suspend") is True
+                           for j in jobs), 20, "both load Jobs suspended")
+    # the Job controller's part: the pods go (the master's 1, the workers' 2)
+    assert [len(suspend_reaction(NS, j)) for j in jobs] == [1, 2]
+    assert kube.request("GET", kube.collection("v1", "Pod", NS), query=run_pods)["items"] == []
+    time.sleep(1.5)  # a few operator ticks: the verdict stands, nothing is recreated
+    assert status_of("runaway")["phase"] == "Failed"
+    assert kube.get("batch/v1", "Job", NS, names.collector("runaway")) is None
+    delete_lt("runaway")
 
 
 def test_deadline_shorter_than_the_run_is_an_invalid_spec(cluster):

@@ -96,6 +96,28 @@ def complete_job(namespace: str, job_name: str, succeeded: int = 1) -> dict:
                        {"type": "Complete", "status": "True", "lastTransitionTime": t}]})
 
 
+def suspend_reaction(namespace: str, job_name: str) -> list[str]:
+    """The Job controller on a Job with spec.suspend: true (Kubernetes docs, "Suspending a
+    Job"): it deletes the Job's active pods, sets status.active to 0 and adds the condition
+    Suspended=True (reason JobSuspended). Returns the names of the pods it deleted."""
+    job = kube.get("batch/v1", "Job", namespace, job_name)
+    assert job is not None and job["spec"].get("suspend") is True, f"Job {job_name} not suspended"
+    pods = kube.request("GET", kube.collection("v1", "Pod", namespace),
+                        query={"labelSelector": f"job-name={job_name}"})["items"]
+    gone = []
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") in ("Pending", "Running"):
+            kube.request("DELETE", f"{kube.collection('v1', 'Pod', namespace)}/"
+                                   f"{pod['metadata']['name']}")
+            gone.append(pod["metadata"]["name"])
+    conditions = [c for c in (job.get("status") or {}).get("conditions") or []
+                  if c.get("type") != "Suspended"]
+    conditions.append({"type": "Suspended", "status": "True", "reason": "JobSuspended",
+                       "message": "Job suspended", "lastTransitionTime": now_iso()})
+    job_status(namespace, job_name, {"active": 0, "conditions": conditions})
+    return gone
+
+
 def evict(pod: dict, reason: str = "EvictionByEvictionAPI",
           message: str = "Eviction API: evicting") -> dict:
     """The API server's eviction (or the scheduler's preemption): DisruptionTarget=True, then
