@@ -21,10 +21,11 @@ streaming, the answer's message content and usage are checked and only tokens ar
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass, field
+
+import orjson
 
 from loadgate.loadgen import PROMPTS_FILE
 from loadgate.loadgen.chat_metrics import META_KEY, ChatSample
@@ -100,7 +101,7 @@ def read_stream(lines, t0: float) -> StreamResult:
             done = True
             continue
         try:
-            chunk = json.loads(data)
+            chunk = orjson.loads(data)   # a JSONDecodeError is a ValueError
         except ValueError:
             fail("chat stream: malformed chunk (not JSON)")
             continue
