@@ -131,11 +131,11 @@ def wait_ok(url: str, timeout: float = 20) -> None:
 
 
 def run_one(label: str, locustfile: Path, base: str, seconds: int, users: int, work: Path,
-            server: psutil.Process, *, bare: bool = False) -> dict:
+            server: psutil.Process, *, bare: bool = False, scenario: dict | None = None) -> dict:
     lt = spec.parse(spec.document(f"bench-{label}", {
         "target": {"url": base},
         "load": {"users": users, "spawnRate": users, "runTime": f"{seconds}s",
-                 "stopTimeout": "2s"}}))
+                 "stopTimeout": "2s"}, **({"scenario": scenario} if scenario else {})}))
     cfg = work / f"{label}.loadtest.json"
     cfg.write_text(spec.runtime_json(lt))
     env = {**os.environ, spec.CONFIG_ENV: str(cfg), WAIT_TIME_ENV: "0,0"}  # closed loop
