@@ -78,16 +78,15 @@ def capped(lt: LoadTest, seconds: float) -> LoadTest:
                         if cut < stage.duration_s else written)
             elapsed += cut
         return override(lt, {f"load.{field}": kept})
+    # a capacity search by rate or by users: the same steps, capped by their top level
     if load.mode == "rateBreakpoint":
-        rb = load.rate_breakpoint
-        if seconds < rb.step_duration_s:
-            return override(lt, {"load.breakpoint.stepDuration": format_duration(seconds),
-                                 "load.breakpoint.maxRps": rb.start_rps})
-        steps = min(rb.steps, int(seconds // rb.step_duration_s))
-        return override(lt, {"load.breakpoint.maxRps": rb.rps_at_step(steps - 1)})
-    bp = load.breakpoint
-    if seconds < bp.step_duration_s:
+        bp, top, at_step = load.rate_breakpoint, "load.breakpoint.maxRps", \
+            load.rate_breakpoint.rps_at_step
+    else:
+        bp, top, at_step = load.breakpoint, "load.breakpoint.maxUsers", \
+            load.breakpoint.users_at_step
+    if seconds < bp.step_duration_s:   # one shortened step at the start level
         return override(lt, {"load.breakpoint.stepDuration": format_duration(seconds),
-                             "load.breakpoint.maxUsers": bp.start_users})
+                             top: at_step(0)})
     steps = min(bp.steps, int(seconds // bp.step_duration_s))
-    return override(lt, {"load.breakpoint.maxUsers": bp.users_at_step(steps - 1)})
+    return override(lt, {top: at_step(steps - 1)})
