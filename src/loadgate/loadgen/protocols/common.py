@@ -120,16 +120,11 @@ def json_body(resp):
         return NOT_JSON
 
 
-def answer(resp, user, scenario):
-    """The JSON body of a 200 answer, or NOT_JSON once the response is marked failed."""
-    return json_body(resp) if status_ok(resp, user, scenario) else NOT_JSON
-
-
 def counted(resp, user, scenario, cut, marker: bytes, placed) -> tuple[object, list | None]:
     """The JSON body of a 200 answer with its vectors counted, not decoded: (body, sizes),
     where `cut(content, marker)` (vectors.py) took the vectors out and `placed(body, sizes)`
-    confirms they came from where the protocol puts them. When the answer is not that simple: (the whole
-    decoded body, None). (NOT_JSON, None) once the response is marked failed."""
+    confirms they came from where the protocol puts them. When the answer is not that simple:
+    (the whole decoded body, None). (NOT_JSON, None) once the response is marked failed."""
     if not status_ok(resp, user, scenario):
         return NOT_JSON, None
     content = resp.content
