@@ -314,15 +314,6 @@ async def _follow_run(body, patch, memo: kopf.Memo, logger) -> None:
                                 stop=step.phase == status.FAILED)
 
 
-def _still_running(job: dict) -> bool:
-    """No Complete/Failed condition yet (a Job with a failed pod may still run the others)."""
-    return not any(c.get("status") == "True" and c.get("type") in TERMINAL_JOB_CONDITIONS
-                   for c in (job.get("status") or {}).get("conditions") or [])
-
-
-TERMINAL_JOB_CONDITIONS = ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget")
-
-
 def _finish_jobs(lt, uid: str, logger, *, stop: bool) -> None:
     """The run has its verdict. Its Jobs may now go ttlSecondsAfterFinished after they finish
     (set at creation, a short TTL could delete a Job before its outcome was read). With `stop`
@@ -339,7 +330,7 @@ def _finish_jobs(lt, uid: str, logger, *, stop: bool) -> None:
             change = {}
             if job["spec"].get("ttlSecondsAfterFinished") != ttl:
                 change["ttlSecondsAfterFinished"] = ttl
-            if stop and _still_running(job) and not job["spec"].get("suspend"):
+            if stop and status.job_state(job) == "active" and not job["spec"].get("suspend"):
                 change["suspend"] = True
                 logger.info("suspending Job %s: the run has its verdict", job_name)
             if change:
