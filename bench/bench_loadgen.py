@@ -130,27 +130,36 @@ def wait_ok(url: str, timeout: float = 20) -> None:
     raise RuntimeError(f"{url} did not answer in {timeout}s")
 
 
+def start_locust(lt, locustfile: Path, work: Path, prefix: Path, *, bare: bool = False,
+                 env: dict | None = None) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """A headless master and ONE worker for LoadTest `lt` (as `loadgate run` starts them),
+    CSVs at `prefix`; `bare`: plain Locust, the locustfile alone without loadgate's listeners."""
+    cfg = work / f"{prefix.name}.loadtest.json"
+    cfg.write_text(spec.runtime_json(lt))
+    env = {**os.environ, spec.CONFIG_ENV: str(cfg), **(env or {})}
+    port = free_port()
+    wargs = worker_args(lt, locustfile=locustfile, master_host="127.0.0.1", master_port=port)
+    margs = master_args(lt, locustfile=locustfile, csv_prefix=prefix,
+                        html=work / f"{prefix.name}.html", expect_workers=1, bind_port=port)
+    if bare:
+        wargs[wargs.index("-f") + 1] = margs[margs.index("-f") + 1] = str(locustfile)
+    quiet = {"env": env, "cwd": work, "stdout": subprocess.DEVNULL,
+             "stderr": subprocess.DEVNULL}
+    worker = subprocess.Popen([sys.executable, "-m", "locust", *wargs], **quiet)
+    master = subprocess.Popen([sys.executable, "-m", "locust", *margs, "--loglevel", "WARNING"],
+                              **quiet)
+    return master, worker
+
+
 def run_one(label: str, locustfile: Path, base: str, seconds: int, users: int, work: Path,
             server: psutil.Process, *, bare: bool = False, scenario: dict | None = None) -> dict:
     lt = spec.parse(spec.document(f"bench-{label}", {
         "target": {"url": base},
         "load": {"users": users, "spawnRate": users, "runTime": f"{seconds}s",
                  "stopTimeout": "2s"}, **({"scenario": scenario} if scenario else {})}))
-    cfg = work / f"{label}.loadtest.json"
-    cfg.write_text(spec.runtime_json(lt))
-    env = {**os.environ, spec.CONFIG_ENV: str(cfg), WAIT_TIME_ENV: "0,0"}  # closed loop
-    port = free_port()
     prefix = work / label
-    wargs = worker_args(lt, locustfile=locustfile, master_host="127.0.0.1", master_port=port)
-    margs = master_args(lt, locustfile=locustfile, csv_prefix=prefix,
-                        html=work / f"{label}.html", expect_workers=1, bind_port=port)
-    if bare:   # plain Locust: the locustfile alone, without loadgate's listeners
-        wargs[wargs.index("-f") + 1] = margs[margs.index("-f") + 1] = str(locustfile)
-    worker = subprocess.Popen([sys.executable, "-m", "locust", *wargs], env=env, cwd=work,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    master = subprocess.Popen([sys.executable, "-m", "locust", *margs, "--loglevel", "WARNING"],
-                              env=env, cwd=work, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    master, worker = start_locust(lt, locustfile, work, prefix, bare=bare,
+                                  env={WAIT_TIME_ENV: "0,0"})  # closed loop, no think time
     wproc = psutil.Process(worker.pid)
     # measure the steady middle: skip spawning, stop before the end
     time.sleep(min(3.0, seconds / 4))
@@ -196,19 +205,8 @@ def run_open_loop(base: str, work: Path, server: psutil.Process, *, start: int, 
                                 "stepDuration": f"{step_s}s", "maxRps": max_rps,
                                 "maxInFlight": 2000}, "stopTimeout": "3s"},
         "thresholds": {"p95Ms": 60_000, "maxErrorRate": 1.0, "maxDroppedRate": 0.0}}))
-    cfg = work / "open-loop.loadtest.json"
-    cfg.write_text(spec.runtime_json(lt))
-    env = {**os.environ, spec.CONFIG_ENV: str(cfg)}
-    port, prefix = free_port(), work / "open-loop"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "locust", *worker_args(lt, locustfile=LOCUSTFILE,
-                                                      master_host="127.0.0.1", master_port=port)],
-        env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    master = subprocess.Popen(
-        [sys.executable, "-m", "locust", *master_args(
-            lt, locustfile=LOCUSTFILE, csv_prefix=prefix, html=work / "open-loop.html",
-            expect_workers=1, bind_port=port), "--loglevel", "WARNING"],
-        env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    prefix = work / "open-loop"
+    master, worker = start_locust(lt, LOCUSTFILE, work, prefix)
     wproc = psutil.Process(worker.pid)
     cpu: list[tuple[float, float, float]] = []   # (time, worker cpu s, server cpu s)
     while master.poll() is None:
