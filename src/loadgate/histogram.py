@@ -96,9 +96,6 @@ class Histogram:
             self.min = other.min if self.min < 0 else min(self.min, other.min)
         return self
 
-    def copy(self) -> Histogram:
-        return Histogram().merge(self)
-
     def __bool__(self) -> bool:
         return self.count > 0
 

@@ -13,10 +13,6 @@ DEFAULT_MAX_REGRESSION_PCT = Baseline.max_regression_pct
 BASELINE_METRICS = (("p95Ms", "max"), ("p99Ms", "max"), ("rps", "min"))
 
 
-class ThresholdsError(ValueError):
-    """Limits that cannot be evaluated (e.g. a baseline that is no summary); str(e) says why."""
-
-
 def _row(metric: str, limit: float, observed: float | None, kind: str, **extra) -> dict:
     if observed is None:
         passed = False  # a limit on something that was never measured cannot pass
@@ -50,11 +46,10 @@ def _pct(max_regression_pct: float | None) -> float:
 
 
 def baseline_rows(baseline: dict, summary: dict, max_regression_pct: float | None) -> list[dict]:
-    """p95/p99 rising or rps falling more than N% against a previous summary -> failing rows."""
+    """p95/p99 rising or rps falling more than N% against a previous summary -> failing rows.
+    `baseline` passed summary.baseline_problem (a summary.json with its 'summary' object)."""
     pct = _pct(max_regression_pct)
-    base = baseline.get("summary") if isinstance(baseline, dict) else None
-    if not isinstance(base, dict):
-        raise ThresholdsError("the baseline is not a loadgate summary.json (no 'summary' object)")
+    base = baseline["summary"]
     rows = []
     for metric, kind in BASELINE_METRICS:
         ref = base.get(metric)

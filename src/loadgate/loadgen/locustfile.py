@@ -26,7 +26,6 @@ from loadgate.urls import base
 
 LOADTEST = read_runtime()
 SCENARIO = LOADTEST.scenario if LOADTEST is not None else Scenario()
-PROTOCOL = module(SCENARIO.protocol)
 HEADERS = resolve_headers(LOADTEST.target.headers) if LOADTEST is not None else {}
 THINK_TIME_S = wait_time_s()
 

@@ -36,8 +36,8 @@ from loadgate.loadgen.protocols.common import (
     json_body,
     read_lines,
     status_ok,
+    url,
 )
-from loadgate.urls import join
 
 LONG_PROMPTS = 40   # documents built from the corpus, next to the prompt file's lines
 LONG_SENTENCES = (8, 30)
@@ -175,7 +175,7 @@ def request_body(scenario) -> dict:
 def chat(user, scenario) -> None:
     path = scenario.request_path
     t0 = time.perf_counter()
-    with user.client.post(join(user.host, path), json=request_body(scenario), name=path,
+    with user.client.post(url(user.host, path), json=request_body(scenario), name=path,
                           catch_response=True,
                           stream=scenario.stream,
                           headers=STREAM_HEADERS if scenario.stream else None) as resp:
