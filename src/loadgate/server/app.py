@@ -119,10 +119,14 @@ def error(state: ServerState, status: int, err: str, detail: str,
     return json_response({"error": err, "detail": detail}, status, headers)
 
 
+def not_ready_detail(state: ServerState) -> str:
+    """Why the server cannot embed yet (both APIs say it the same way)."""
+    return ("the model failed to load: " + state.load_error if state.load_error
+            else "the model is still loading")
+
+
 def not_ready(state: ServerState) -> Response:
-    detail = ("the model failed to load: " + state.load_error if state.load_error
-              else "the model is still loading")
-    return error(state, 503, "not_ready", detail,
+    return error(state, 503, "not_ready", not_ready_detail(state),
                  {"Retry-After": str(state.settings.retry_after_s)})
 
 

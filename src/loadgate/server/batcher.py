@@ -88,6 +88,16 @@ class Batcher:
 
     async def submit(self, texts: list[str]) -> np.ndarray:
         """Embeddings for texts, in order, once their batch has run."""
+        return (await self._submit(texts))[0]
+
+    async def submit_counted(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        """submit, and the tokens the model read for these texts, counted on what `prepare`
+        (a tokenizer: one sequence per text) made of them, not tokenized a second time."""
+        vectors, prepared = await self._submit(texts)
+        return vectors, sum(len(t) for t in prepared)
+
+    async def _submit(self, texts: list[str]) -> tuple[np.ndarray, list]:
+        """(embeddings, what `prepare` made of the texts) once their batch has run."""
         loop = asyncio.get_running_loop()
         with self._cond:
             if self._closing:
@@ -112,7 +122,7 @@ class Batcher:
             self._queue.append(item)
             self._report_queue()
             self._cond.notify_all()
-        return await item.future
+        return await item.future, item.texts
 
     async def close(self) -> None:
         """Finish every accepted request, then stop."""

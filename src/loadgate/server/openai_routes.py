@@ -21,14 +21,13 @@ shutting down.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 
 import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from .app import ServerState, State, json_response
+from .app import ServerState, State, json_response, not_ready_detail
 from .batcher import QueueFull, ShuttingDown
 from .validation import InputError, check_content_type, check_texts, json_object, read_body
 
@@ -76,12 +75,6 @@ def _options(doc: dict, dim: int) -> str:
     return encoding
 
 
-def _count_tokens(embedder, texts: list[str]) -> int:
-    """Tokens the model reads for these texts: its own tokenization (`Embedder.prepare`,
-    truncated to its maximum sequence length), whatever the backend."""
-    return sum(len(t) for t in embedder.prepare(texts))
-
-
 def _data(vectors: np.ndarray, encoding: str) -> list[dict]:
     if encoding == "base64":
         rows = [base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") for v in vectors]
@@ -95,9 +88,7 @@ async def embeddings(request: Request, state: State) -> Response:
     s = state.settings
     retry = {"Retry-After": str(s.retry_after_s)}
     if not state.ready or state.batcher is None:
-        return openai_error(state, 503, "not_ready", "the model is still loading"
-                            if not state.load_error else
-                            f"the model failed to load: {state.load_error}", headers=retry)
+        return openai_error(state, 503, "not_ready", not_ready_detail(state), headers=retry)
     try:
         check_content_type(request)
         doc = json_object(await read_body(request, s.max_body_bytes), EXAMPLE)
@@ -107,9 +98,10 @@ async def embeddings(request: Request, state: State) -> Response:
         param = "input" if e.error not in ("invalid_json", "invalid_body") else None
         return openai_error(state, 400 if e.status == 422 else e.status, e.error, e.detail,
                             param=param)
-    tokens = asyncio.create_task(asyncio.to_thread(_count_tokens, state.embedder, texts))
     try:
-        vectors = await state.batcher.submit(texts)
+        # usage: the tokens the model reads (its own tokenization, truncated to its maximum
+        # sequence length), counted on the batcher's tokenizer output
+        vectors, n = await state.batcher.submit_counted(texts)
     except QueueFull:
         return openai_error(state, 503, "overloaded",
                             f"more than {s.max_queue} texts are waiting; retry later",
@@ -117,9 +109,5 @@ async def embeddings(request: Request, state: State) -> Response:
     except ShuttingDown:
         return openai_error(state, 503, "shutting_down", "the server is shutting down",
                             headers={**retry, "Connection": "close"})
-    finally:
-        if not tokens.done():
-            await asyncio.wait([tokens])
-    n = tokens.result()
     return json_response({"object": "list", "model": s.label, "data": _data(vectors, encoding),
                           "usage": {"prompt_tokens": n, "total_tokens": n}})
