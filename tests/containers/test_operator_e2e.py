@@ -13,7 +13,8 @@ import urllib.request
 import pytest
 from loadgate_operator import builders, kube, names
 from support import podrunner
-from support.cluster_path import free_port, only, render, report, split_ref, wait_port_free
+from support.charts import one
+from support.cluster_path import free_port, render, report, split_ref, wait_port_free
 from support.kmock_emulator import EmulatorThread
 from support.kubelet import ApiTls, Kubelet
 
@@ -31,7 +32,7 @@ def operator_pod_spec(image: str, liveness_port: int) -> dict:
                    f"operator.livenessPort={liveness_port}",
                    "operator.extraEnv[0].name=LOADGATE_OPERATOR_INTERVAL"],
                   set_strings=["operator.extraEnv[0].value=1"])
-    return only(objs, "Deployment")["spec"]["template"]["spec"]
+    return one(objs, "Deployment")["spec"]["template"]["spec"]
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from loadgate_operator import kube, names
@@ -21,6 +20,7 @@ from support.kube_controllers import (
     evict,
     fail_job_by_policy,
     job_pod,
+    now_iso,
     running,
     suspend_reaction,
     ttl_sweep,
@@ -100,12 +100,6 @@ def collector_done(lt_name: str, message: str) -> None:
         {"name": "collector", "state": {"terminated": {"exitCode": 0, "message": message}}}]})
 
 
-def status_time(offset_s: float) -> str:
-    """An RFC 3339 time `offset_s` from now, as the API server writes them."""
-    t = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def warning_event(obj: dict, reason: str, message: str) -> None:
     """A Warning Event about `obj`, as a controller or the kubelet posts it."""
     meta = obj["metadata"]
@@ -114,7 +108,7 @@ def warning_event(obj: dict, reason: str, message: str) -> None:
         "message": message, "metadata": {"name": f"{meta['name']}.{time.time_ns()}"},
         "involvedObject": {"kind": obj["kind"], "name": meta["name"], "namespace": NS,
                            "uid": meta["uid"]},
-        "firstTimestamp": status_time(0), "lastTimestamp": status_time(0), "count": 1})
+        "firstTimestamp": now_iso(0), "lastTimestamp": now_iso(0), "count": 1})
 
 
 def events_for(name: str) -> list[dict]:
@@ -382,7 +376,7 @@ def test_stuck_run_hits_deadline(cluster):
     wait_phase("stuck", "WaitingForTarget")
     # as if the run had started ten minutes ago: its default deadline (30s ready + 10s load +
     # 10s stop + 2m) has passed
-    kube.patch(*LT, NS, "stuck", {"status": {"startTime": status_time(-600)}},
+    kube.patch(*LT, NS, "stuck", {"status": {"startTime": now_iso(-600)}},
                subresource="status")
     st = wait_phase("stuck", "Failed", timeout=40)
     assert st["verdict"] == "Error"
@@ -411,7 +405,7 @@ def test_a_failed_run_stops_sending_load(cluster):
     assert not master_job["spec"].get("suspend")
     run_pods = {"labelSelector": "loadgate.dev/loadtest=runaway"}
     assert len(kube.request("GET", kube.collection("v1", "Pod", NS), query=run_pods)["items"]) == 3
-    kube.patch(*LT, NS, "runaway", {"status": {"startTime": status_time(-600)}},
+    kube.patch(*LT, NS, "runaway", {"status": {"startTime": now_iso(-600)}},
                subresource="status")
     st = wait_phase("runaway", "Failed", timeout=40)
     assert st["reason"].startswith("the run did not finish within its deadline")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from loadgate.runner.serve import free_port
 from support import podrunner
+from support.charts import one
 
 REPORT: list[str] = []
 
@@ -46,12 +47,6 @@ def render(chart: str, release: str, namespace: str, sets: list[str],
     return docs(helm_template(chart, release, namespace=namespace, sets=sets, extra=extra))
 
 
-def only(objs: list[dict], kind: str) -> dict:
-    found = [o for o in objs if o["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
-    return found[0]
-
-
 class ModelServer:
     """The model-server pod of `helm template charts/model-server`, run as rendered.
 
@@ -73,7 +68,7 @@ class ModelServer:
         objs = render("model-server", "model-server", "lg",
                       [f"image.repository={repo}", f"image.tag={tag}",
                        f"service.port={port}"])
-        return only(objs, "Deployment"), only(objs, "Service")
+        return one(objs, "Deployment"), one(objs, "Service")
 
     def start(self) -> tuple[podrunner.Pod, list[tuple[float, str]]]:
         """Start a fresh pod; poll /health from the first moment: [(seconds, answer)]."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from loadgate_operator import kube
+from loadgate_operator import kube, times
 
 # what the garbage collector may delete here: the kinds the operator creates, and Pods
 KINDS = [("v1", "ConfigMap"), ("v1", "PersistentVolumeClaim"), ("v1", "Service"),
@@ -26,8 +26,8 @@ LINGER = "test.loadgate.dev/linger"  # stands in for pvc-protection, job-trackin
 
 
 def now_iso(offset_s: float = 0) -> str:
-    t = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A time `offset_s` from now, as the API server writes them."""
+    return times.iso(times.now_utc() + timedelta(seconds=offset_s))
 
 
 def _path(obj: dict) -> str:

@@ -22,12 +22,12 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 from loadgate_operator import kube
 
 from support import podrunner
+from support.kube_controllers import now_iso
 
 JOB_FIELDS = {"backoffLimit", "parallelism", "completions", "ttlSecondsAfterFinished",
               "activeDeadlineSeconds", "template", "podFailurePolicy"}
@@ -37,12 +37,8 @@ JOB_FIELDS = {"backoffLimit", "parallelism", "completions", "ttlSecondsAfterFini
 POD_FAILURE_CONDITIONS = {"DisruptionTarget"}
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _cond(type_: str, reason: str, message: str) -> dict:
-    t = _now()
+    t = now_iso()
     return {"type": type_, "status": "True", "reason": reason, "message": message,
             "lastProbeTime": t, "lastTransitionTime": t}
 
@@ -66,7 +62,7 @@ def job_status(job: dict, pods: list[podrunner.Pod], started: str, *,
                                   "Job has reached the specified backoff limit")]
     elif succeeded >= completions:
         st["conditions"] = [_cond("Complete", "", "")]
-        st["completionTime"] = _now()
+        st["completionTime"] = now_iso()
     return st
 
 
@@ -89,7 +85,7 @@ def pod_object(job: dict, index: int) -> dict:
 class _JobRun:
     def __init__(self, job: dict, pods: list[tuple[dict, podrunner.Pod]]) -> None:
         self.job, self.pods = job, pods
-        self.started = _now()
+        self.started = now_iso()
         self.t0 = time.monotonic()
         self.deadline_exceeded = False
         self.last_job_status: dict | None = None

@@ -42,10 +42,10 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from support.docker_engine import DOCKER, docker
+from support.kube_controllers import now_iso
 
 # every container of this test session carries it: cleanup never touches anyone else's
 SESSION_LABEL = f"loadgate-test.session={uuid.uuid4().hex[:12]}"
@@ -113,10 +113,6 @@ def expand(text: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
                   lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
                   text)
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
