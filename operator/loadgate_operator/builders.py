@@ -20,14 +20,8 @@ import copy
 import json
 import math
 
-from loadgate.loadgen import (
-    CPU_LISTENER_FILE,
-    LATENCY_LISTENER_FILE,
-    LOCUSTFILE,
-    RATE_DRIVER_FILE,
-    SHAPE_FILE,
-)
-from loadgate.loadgen.command import master_args, run_time_cap_s, worker_args
+from loadgate.loadgen import LOCUSTFILE
+from loadgate.loadgen.command import loadgen_files, master_args, run_time_cap_s, worker_args
 from loadgate.spec import CONFIG_ENV, RUNTIME_FILE, runtime_json, secret_env_var
 from loadgate.urls import join
 from loadgate_operator import names
@@ -122,14 +116,10 @@ def build_configmap(lt, *, baseline: dict | None = None) -> dict:
 
     The user's locustfile (configMapRef) is mounted from their own ConfigMap instead of ours.
     """
-    data = {RUNTIME_FILE: runtime_json(lt), CPU_LISTENER_FILE.name: CPU_LISTENER_FILE.read_text(),
-            LATENCY_LISTENER_FILE.name: LATENCY_LISTENER_FILE.read_text()}
+    data = {RUNTIME_FILE: runtime_json(lt),
+            **{f.name: f.read_text() for f in loadgen_files(lt, master=True)}}
     if lt.locustfile is None:
         data[LOCUSTFILE.name] = LOCUSTFILE.read_text()
-    if lt.load.mode != "constant":
-        data[SHAPE_FILE.name] = SHAPE_FILE.read_text()
-    if lt.load.open_loop:
-        data[RATE_DRIVER_FILE.name] = RATE_DRIVER_FILE.read_text()
     if baseline is not None:
         data["baseline.json"] = json.dumps(baseline, indent=2, sort_keys=True)
     return {"apiVersion": "v1", "kind": "ConfigMap",

@@ -238,7 +238,7 @@ async def _run_of(body, memo: kopf.Memo):
 
 def _observe(ns: str, name: str, uid: str, settings: OperatorSettings) -> status.Observed:
     """This run's Jobs, their Pods and its PVC (an earlier run's leftovers of the same names
-    are not), and the Warning Events of those that have not started."""
+    are not), and the Events of those that have not started within the pod start grace."""
     def ours(api_version: str, kind: str, child: str) -> dict | None:
         return ownership.ours_or_none(kube.get(api_version, kind, ns, child), uid)
 
@@ -256,7 +256,10 @@ def _observe(ns: str, name: str, uid: str, settings: OperatorSettings) -> status
                if pod_start.needs_events(p)]
     if obs.results_pvc and (obs.results_pvc.get("status") or {}).get("phase") == "Pending":
         waiting.append(obs.results_pvc)
+    now = status.now_utc()
     for obj in waiting:
+        if not pod_start.events_matter(obj, now, settings.pod_start_grace):
+            continue
         obs.events += kube.list_("v1", "Event", ns, field_selector=(
             f"involvedObject.uid={obj['metadata']['uid']}"))
     return obs

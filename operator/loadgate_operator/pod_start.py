@@ -52,6 +52,13 @@ def needs_events(pod: dict) -> bool:
     return any(w in STARTING for w in waits) or (scheduled and not statuses)
 
 
+def events_matter(obj: dict, now: datetime, grace_s: float) -> bool:
+    """pod_problem and pvc_problem read an object's Events only once it is `grace_s` old:
+    listing them sooner (every tick, for every starting pod) would be API calls for nothing."""
+    created = parse_time((obj.get("metadata") or {}).get("creationTimestamp")) or now
+    return (now - created).total_seconds() >= grace_s
+
+
 def pod_problem(pod: dict, events: list[dict], now: datetime, grace_s: float) -> str | None:
     """Why this pod cannot start, once that is certain (or has lasted `grace_s`); else None."""
     meta, st = pod.get("metadata") or {}, pod.get("status") or {}

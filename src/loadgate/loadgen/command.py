@@ -20,6 +20,7 @@ Choices:
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from loadgate.spec import format_duration
 from loadgate.urls import base
@@ -36,10 +37,10 @@ def run_time_cap_s(lt) -> float:
     return lt.load.duration_s + lt.load.stop_timeout_s + 30.0
 
 
-def locust_files(lt, locustfile, loadgen_dir=None, *, master: bool) -> str:
-    """-f: the locustfile, the CPU and latency listeners, on the master of a shaped run the
-    shape, and for rate loads the open-loop driver. `loadgen_dir` holds those files (default:
-    this installed package; the operator passes the directory it mounts them in)."""
+def loadgen_files(lt, *, master: bool) -> list[Path]:
+    """The package's Locust modules a process of this run loads next to the locustfile: the
+    CPU and latency listeners, on the master of a shaped run the shape, and for rate loads the
+    open-loop driver (the operator's ConfigMap carries the master's set)."""
     from loadgate.loadgen import (
         CPU_LISTENER_FILE,
         LATENCY_LISTENER_FILE,
@@ -47,14 +48,19 @@ def locust_files(lt, locustfile, loadgen_dir=None, *, master: bool) -> str:
         SHAPE_FILE,
     )
 
-    def path(f) -> str:
-        return str(f) if loadgen_dir is None else f"{loadgen_dir}/{f.name}"
-
-    files = [str(locustfile), path(CPU_LISTENER_FILE), path(LATENCY_LISTENER_FILE)]
+    files = [CPU_LISTENER_FILE, LATENCY_LISTENER_FILE]
     if master and lt.load.mode != "constant":
-        files.append(path(SHAPE_FILE))
+        files.append(SHAPE_FILE)
     if lt.load.open_loop:
-        files.append(path(RATE_DRIVER_FILE))
+        files.append(RATE_DRIVER_FILE)
+    return files
+
+
+def locust_files(lt, locustfile, loadgen_dir=None, *, master: bool) -> str:
+    """-f: the locustfile and loadgen_files. `loadgen_dir` holds those files (default: this
+    installed package; the operator passes the directory it mounts them in)."""
+    files = [str(locustfile)] + [str(f) if loadgen_dir is None else f"{loadgen_dir}/{f.name}"
+                                 for f in loadgen_files(lt, master=master)]
     return ",".join(files)
 
 
