@@ -163,12 +163,14 @@ def decide(state: LoopState, obs: Observation, now: float) -> Decision:
     return Decision(s, tuple(lines), stop=stop)
 
 
-def observe(cluster, signals: StopSignals, history: Path) -> Observation:
+def observe(cluster, signals: StopSignals, history: Path, *, progress_due: bool) -> Observation:
+    """What the processes and files show; the stats history is read only when a progress
+    line is due (every PROGRESS_EVERY_S, not every tick: it shares the generator's cores)."""
     dead = tuple(cluster.dead_workers())
     return Observation(signals=signals.count, master_running=cluster.master_running(),
                        workers=len(cluster.workers), workers_dead=dead,
                        worker_log=cluster.worker_log(dead[0]) if dead else None,
-                       snapshot=last_snapshot(history))
+                       snapshot=last_snapshot(history) if progress_due else None)
 
 
 def run_loop(lt, cluster, signals: StopSignals, *,
@@ -180,7 +182,9 @@ def run_loop(lt, cluster, signals: StopSignals, *,
     state = initial_state(lt, clock())
     try:
         while True:
-            d = decide(state, observe(cluster, signals, history), clock())
+            now = clock()
+            obs = observe(cluster, signals, history, progress_due=now >= state.next_progress)
+            d = decide(state, obs, now)
             state = d.state
             for line in d.say:
                 say(line)
