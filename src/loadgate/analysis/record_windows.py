@@ -70,8 +70,10 @@ def record_windows(record, t0: float | None = None) -> list[Window]:
     return out
 
 
-def with_record_percentiles(ws: list[Window], record, t0: float) -> list[Window]:
-    """History windows with the exact p95 of the record window holding their middle."""
+def with_record_percentiles(ws: list[Window], record, t0: float,
+                            measured: dict[int, Window]) -> list[Window]:
+    """History windows with the exact percentiles (and chat figures) of the record window
+    holding their middle, taken from `measured` (record_windows by index), not recomputed."""
     spans = []
     for index in record.indexes():
         meta, duration = record.meta.get(index, {}), record.duration_s(index)
@@ -81,14 +83,11 @@ def with_record_percentiles(ws: list[Window], record, t0: float) -> list[Window]
     for w in ws:
         middle = (w.start_s + w.end_s) / 2
         index = next((i for lo, hi, i in spans if lo <= middle < hi), None)
-        wd = record.window(index) if index is not None else None
-        latency = wd.latency() if wd is not None else None
-        if latency:
-            w = dataclasses.replace(w, p95_ms=_ms(latency.percentile(0.95)),
-                                    p50_ms=_ms(latency.percentile(0.5)),
-                                    p99_ms=_ms(latency.percentile(0.99)), index=index,
-                                    name=record.window_meta(index).get("name"),
-                                    latency_source="histogram",
-                                    **_chat(wd, record.duration_s(index)))
+        m = measured.get(index) if index is not None else None
+        if m is not None and m.requests:
+            w = dataclasses.replace(w, p95_ms=m.p95_ms, p50_ms=m.p50_ms, p99_ms=m.p99_ms,
+                                    index=index, name=m.name, latency_source="histogram",
+                                    ttft_p95_ms=m.ttft_p95_ms, itl_p95_ms=m.itl_p95_ms,
+                                    output_tokens_per_s=m.output_tokens_per_s)
         out.append(w)
     return out

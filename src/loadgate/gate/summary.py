@@ -208,11 +208,11 @@ def _breaking_point(res: LocustResults, record, thresholds: Thresholds,
     """(breakingPoint, the record's measured windows by plan index). A run whose record holds
     chat requests is judged on TTFT (analysis.breaking_point.slo_limits)."""
     t0 = res.history[0].t if res.history else None
-    measured = record_windows(record, t0) if record is not None else []
+    measured = {w.index: w for w in record_windows(record, t0)} if record is not None else {}
     chat = {"ttft_p95_limit_ms": thresholds.ttft_p95_ms,
             "chat": record is not None and bool(record.whole().chat)}
     if record is not None and record.mode == "rate":
-        bp = find_rate_breaking_point(measured, thresholds.p95_ms, thresholds.max_error_rate,
+        bp = find_rate_breaking_point(list(measured.values()), thresholds.p95_ms, thresholds.max_error_rate,
                                       thresholds.max_dropped_rate, **chat)
     elif open_loop:
         bp = {"found": False, "unit": "rps", "rps": 0.0, "p95Ms": 0.0, "atS": None,
@@ -220,12 +220,12 @@ def _breaking_point(res: LocustResults, record, thresholds: Thresholds,
     elif res.history:
         ws = windows(res.history, res.history_windowed)
         if record is not None:
-            ws = with_record_percentiles(ws, record, t0)
+            ws = with_record_percentiles(ws, record, t0, measured)
         bp = find_breaking_point(ws, thresholds.p95_ms, thresholds.max_error_rate, **chat)
     else:
         bp = {"found": False, "unit": "users", "users": 0, "rps": 0.0, "p95Ms": 0.0,
               "atS": None, "reason": "no stats history file, so no breaking point was computed"}
-    return bp, {w.index: w for w in measured}
+    return bp, measured
 
 
 def _generator_rows(generator: dict, thresholds: Thresholds) -> list[dict]:
