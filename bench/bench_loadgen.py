@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -47,6 +46,7 @@ from loadgate.loadgen import LOCUSTFILE
 from loadgate.loadgen.command import master_args, worker_args
 from loadgate.loadgen.latency_record import read_record
 from loadgate.loadgen.think_time import WAIT_TIME_ENV
+from loadgate.runner.ready import wait_for_target
 from loadgate.runner.serve import free_port
 
 DIM = 384
@@ -119,16 +119,8 @@ class BareUser(FastHttpUser):
 
 
 def wait_ok(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer in {timeout}s")
-
+    """Poll `url` until it answers 200 (the runner's readiness wait, quiet)."""
+    wait_for_target(url, timeout, interval=0.1, log=lambda _: None)
 
 def start_locust(lt, locustfile: Path, work: Path, prefix: Path, *, bare: bool = False,
                  env: dict | None = None) -> tuple[subprocess.Popen, subprocess.Popen]:

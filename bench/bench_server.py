@@ -427,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(externals) != len(a.external):
         sys.exit("--external takes NAME=URL")
     default_is = default_backend()
-    configs["default"] = (f"the defaults = {default_is}", {})
+    # the label names the backend; an --env default:KEY=VALUE given above stays
+    configs["default"] = (f"the defaults = {default_is}", configs.get("default", ("", {}))[1])
     if "default" in names and default_is in names:
         names.remove(default_is)  # the same server twice would only halve the rounds
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
