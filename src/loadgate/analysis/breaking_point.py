@@ -26,6 +26,8 @@ many output tokens per second that window produced (`outputTokensPerS`).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from loadgate.analysis.windows import Window
 from loadgate.numbers import fmt
 
@@ -37,16 +39,28 @@ PLATEAU_CONFIRM = 1.05        # ... or the next window must beat the best rps by
 PLATEAU_MIN_USER_GAIN = 0.15  # compare only against a window with clearly fewer users
 
 
-def slo_limits(p95_ms: float | None, ttft_p95_ms: float | None,
-               chat: bool) -> tuple[float | None, float | None]:
-    """(end-to-end p95 limit, TTFT p95 limit) a capacity search is judged by, None where not
-    judged. Without chat: p95 (default 500 ms). A chat run: TTFT p95 (default 500 ms, unless
-    only p95Ms is given) and the end-to-end p95 only when given."""
+class SloLimits(NamedTuple):
+    p95_ms: float | None         # None: not judged
+    ttft_p95_ms: float | None    # None: not judged
+    max_error_rate: float
+    max_dropped_rate: float
+
+
+def slo_limits(p95_ms: float | None, ttft_p95_ms: float | None, chat: bool,
+               max_error_rate: float | None = None,
+               max_dropped_rate: float | None = None) -> SloLimits:
+    """The limits a capacity search (a step, or a window afterwards) is judged by, with their
+    defaults. Latency without chat: p95 (default 500 ms). A chat run: TTFT p95 (default
+    500 ms, unless only p95Ms is given) and the end-to-end p95 only when given. Errors and
+    drops: default 1% each."""
     if not chat:
-        return (DEFAULT_P95_MS if p95_ms is None else float(p95_ms)), None
-    if ttft_p95_ms is None and p95_ms is None:
+        p95_ms, ttft_p95_ms = (DEFAULT_P95_MS if p95_ms is None else float(p95_ms)), None
+    elif ttft_p95_ms is None and p95_ms is None:
         ttft_p95_ms = DEFAULT_P95_MS
-    return p95_ms, ttft_p95_ms
+    return SloLimits(
+        p95_ms, ttft_p95_ms,
+        DEFAULT_MAX_ERROR_RATE if max_error_rate is None else float(max_error_rate),
+        DEFAULT_MAX_DROPPED_RATE if max_dropped_rate is None else float(max_dropped_rate))
 
 
 def _latency_break(w: Window, p95_limit: float | None, ttft_limit: float | None) -> str | None:
@@ -67,8 +81,8 @@ def _slo(p95_limit, ttft_limit, **limits) -> dict:
 def find_breaking_point(ws: list[Window], p95_limit_ms: float | None = None,
                         max_error_rate: float | None = None, *,
                         ttft_p95_limit_ms: float | None = None, chat: bool = False) -> dict:
-    p95_limit, ttft_limit = slo_limits(p95_limit_ms, ttft_p95_limit_ms, chat)
-    max_err = DEFAULT_MAX_ERROR_RATE if max_error_rate is None else float(max_error_rate)
+    p95_limit, ttft_limit, max_err, _ = slo_limits(p95_limit_ms, ttft_p95_limit_ms, chat,
+                                                   max_error_rate)
     slo = _slo(p95_limit, ttft_limit, maxErrorRate=max_err)
     if not ws:
         return {"found": False, "unit": "users", "users": 0, "rps": 0.0, "p95Ms": 0.0,
@@ -138,9 +152,8 @@ def find_rate_breaking_point(ws: list[Window], p95_limit_ms: float | None = None
     of a window that met the SLO before it: the goodput capacity; `brokeAtRps` the offered
     rate of the break. Windows that offered nothing (rps 0) are skipped. Chat runs: as for
     find_breaking_point (TTFT p95, from the scheduled start too)."""
-    p95_limit, ttft_limit = slo_limits(p95_limit_ms, ttft_p95_limit_ms, chat)
-    max_err = DEFAULT_MAX_ERROR_RATE if max_error_rate is None else float(max_error_rate)
-    max_drop = DEFAULT_MAX_DROPPED_RATE if max_dropped_rate is None else float(max_dropped_rate)
+    p95_limit, ttft_limit, max_err, max_drop = slo_limits(
+        p95_limit_ms, ttft_p95_limit_ms, chat, max_error_rate, max_dropped_rate)
     slo = _slo(p95_limit, ttft_limit, maxErrorRate=max_err, maxDroppedRate=max_drop)
     table = [w.to_json() for w in ws]
     ws = [w for w in ws if w.scheduled]

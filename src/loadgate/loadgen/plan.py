@@ -32,11 +32,7 @@ A run-time cap (Locust's --run-time, which Locust ignores while a shape runs) st
 
 from __future__ import annotations
 
-from loadgate.analysis.breaking_point import (  # the SLO's defaults, as the analysis uses
-    DEFAULT_MAX_DROPPED_RATE,
-    DEFAULT_MAX_ERROR_RATE,
-    slo_limits,
-)
+from loadgate.analysis.breaking_point import slo_limits  # the SLO, as the analysis judges it
 from loadgate.spec import Load, Thresholds
 
 
@@ -235,12 +231,10 @@ class ShapePlan:
         self._judged = k
         if not (self._judging or self.max_dropped_rate is not None):
             return None
-        p95_limit, ttft_limit = slo_limits(self.p95_limit_ms, self.ttft_limit_ms, self.chat)
-        reason = judge_rate_step(
-            record.snapshot(k), p95_limit,
-            DEFAULT_MAX_ERROR_RATE if self.max_error_rate is None else self.max_error_rate,
-            DEFAULT_MAX_DROPPED_RATE if self.max_dropped_rate is None else self.max_dropped_rate,
-            ttft_limit)
+        limits = slo_limits(self.p95_limit_ms, self.ttft_limit_ms, self.chat,
+                            self.max_error_rate, self.max_dropped_rate)
+        reason = judge_rate_step(record.snapshot(k), limits.p95_ms, limits.max_error_rate,
+                                 limits.max_dropped_rate, limits.ttft_p95_ms)
         if reason is None:
             return None
         rps = self.windows[k].rps
