@@ -266,10 +266,11 @@ def _waiting(status: dict, obs: Observed, now: datetime, run: _Run) -> Step | No
     """WaitingForTarget: the master's init container waits for the target's health."""
     master = job_state(obs.master_job)
     state, msg = init_state(obs.master_pods)
-    if master == "failed" and disruption(obs.master_pods):
-        _, why = job_failure(obs.master_job, obs.master_pods, "master")
-        return fail(status, "Disrupted", f"the Locust master failed: {why}", now,
-                    condition="TargetReady")
+    if master == "failed":
+        code, why = job_failure(obs.master_job, obs.master_pods, "master")
+        if code:   # disrupted (also when the evicted pod is already gone: the Job says so)
+            return fail(status, code, f"the Locust master failed: {why}", now,
+                        condition="TargetReady")
     if state == "failed" or (master == "failed" and state != "ready"):
         text = msg or job_failure_message(obs.master_job)
         return fail(status, "TargetNotReady", f"the target never became ready: {text}", now,

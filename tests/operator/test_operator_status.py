@@ -263,6 +263,21 @@ def test_evicted_pod_is_disrupted_not_a_bare_job_failure():
     assert "has condition DisruptionTarget" in s["reason"]
 
 
+def test_master_evicted_while_waiting_is_disrupted_even_once_its_pod_is_gone():
+    """WaitingForTarget: the master's Job failed by its podFailurePolicy; with the evicted
+    pod already deleted only the Job's reason says so, and the run is still Disrupted (run
+    it again), not a target that never became ready."""
+    by_policy = failed("PodFailurePolicy")
+    by_policy["status"]["conditions"][0]["message"] = (
+        "Pod lg/r-master-x has condition DisruptionTarget matching FailJob rule at index 0")
+    obs = st.Observed(master_job=by_policy, master_pods=[])
+    s = apply(waiting(), st.advance(waiting(), obs, at(5), **KW))
+    assert (s["phase"], s["verdict"]) == ("Failed", "Error")
+    assert conds(s)["TargetReady"] == ("False", "Disrupted")
+    assert s["reason"].startswith("the Locust master failed: PodFailurePolicy: Pod "
+                                  "lg/r-master-x has condition DisruptionTarget")
+
+
 def test_crash_shows_its_last_output():
     """terminationMessagePolicy FallbackToLogsOnError: a crashed container's last log lines
     are its termination message, and the reason carries them."""
